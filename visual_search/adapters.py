@@ -1,0 +1,103 @@
+"""Adapters tell visual_search how to read a host's product model.
+
+The app never hard-codes a host's field names: an adapter class, named by
+``VISUAL_SEARCH["ADAPTER"]``, says which images a product has, which products
+are searchable, and which related models hold images (a gallery, say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from django.db import models
+
+from visual_search.conf import get_product_model, vs_settings
+
+
+@dataclass(frozen=True)
+class ProductImageRef:
+    """One image of a product: a key stable for that product, and its file."""
+
+    key: str
+    file: Any  # a FieldFile, django.core.files.File or anything with open()/read()
+
+    def read(self) -> bytes:
+        """Return the image's bytes, opening and closing the file."""
+        file = self.file
+        if hasattr(file, "open"):
+            file.open("rb")
+            try:
+                return file.read()
+            finally:
+                file.close()
+        if isinstance(file, (bytes, bytearray)):
+            return bytes(file)
+        return file.read()
+
+
+class ProductAdapter:
+    """Base adapter: subclass it and name your class in ``VISUAL_SEARCH["ADAPTER"]``."""
+
+    #: Models whose instances are images of a product; saving or deleting one
+    #: re-syncs its product. Give ``"app_label.ModelName"`` strings or classes.
+    image_models: tuple[Any, ...] = ()
+
+    def get_queryset(self) -> models.QuerySet:
+        """Products eligible for search (also what bulk re-embedding walks)."""
+        return get_product_model()._default_manager.all()
+
+    def is_searchable(self, product: models.Model) -> bool:
+        """Whether ``product`` should have embeddings at all."""
+        return True
+
+    def get_images(self, product: models.Model) -> list[ProductImageRef]:
+        """The images to embed for ``product``; keys must be unique per product."""
+        raise NotImplementedError
+
+    def get_product_pk(self, image: models.Model) -> Any:
+        """The product primary key an instance of one of ``image_models`` belongs to."""
+        raise NotImplementedError(
+            f"{type(self).__name__} lists image_models but does not implement get_product_pk()."
+        )
+
+    def get_title(self, product: models.Model) -> str:
+        """How a result is named in the HTML views and the API."""
+        return str(product)
+
+    def get_url(self, product: models.Model) -> str | None:
+        """The product page a result links to."""
+        return product.get_absolute_url() if hasattr(product, "get_absolute_url") else None
+
+    def get_image_url(self, product: models.Model) -> str | None:
+        """A thumbnail for a result: the URL of the product's first image, if it has one."""
+        for ref in self.get_images(product):
+            url = getattr(ref.file, "url", None)
+            if url:
+                return url
+        return None
+
+    def get_image_models(self) -> list[type[models.Model]]:
+        """Resolve ``image_models`` to model classes."""
+        from django.apps import apps  # noqa: PLC0415
+
+        return [apps.get_model(m) if isinstance(m, str) else m for m in self.image_models]
+
+
+class ImageFieldAdapter(ProductAdapter):
+    """Embeds the single ImageField named by ``VISUAL_SEARCH["IMAGE_FIELD"]``."""
+
+    def get_images(self, product: models.Model) -> list[ProductImageRef]:
+        field_name = vs_settings.IMAGE_FIELD
+        file = getattr(product, field_name)
+        return [ProductImageRef(field_name, file)] if file else []
+
+
+def get_adapter() -> ProductAdapter:
+    """Return an instance of the configured adapter class."""
+    return vs_settings.ADAPTER()
+
+
+def iter_product_pks(queryset: models.QuerySet, chunk_size: int = 2000) -> Iterable[Any]:
+    """Yield primary keys of ``queryset`` in order, in chunks, without loading rows."""
+    yield from queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=chunk_size)

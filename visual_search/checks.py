@@ -1,0 +1,94 @@
+"""System checks (``manage.py check``). None of them loads an encoder's model.
+
+* ``visual_search.E001``: the database is not PostgreSQL, or pgvector is not available on it.
+* ``visual_search.E002``: ``VISUAL_SEARCH_PRODUCT_MODEL`` is missing or names no installed model.
+* ``visual_search.E003``: the encoder's dimension differs from the vectors stored under its id.
+* ``visual_search.E004``: the encoder or adapter setting cannot be loaded.
+* ``visual_search.W001``: the configured encoder has no HNSW index yet.
+"""
+
+from __future__ import annotations
+
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+from visual_search.conf import PRODUCT_MODEL_SETTING, get_product_model
+
+
+@register("visual_search")
+def check_product_model(app_configs=None, **kwargs) -> list:
+    try:
+        get_product_model()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint=f"Set {PRODUCT_MODEL_SETTING} = 'app_label.ModelName'.",
+                      id="visual_search.E002")]
+    return []
+
+
+def _configured_encoder(errors: list):
+    from visual_search.adapters import get_adapter  # noqa: PLC0415
+    from visual_search.encoders import get_encoder  # noqa: PLC0415
+
+    try:
+        get_adapter()
+        return get_encoder()
+    except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:
+        errors.append(Error(f"visual_search cannot load its encoder or adapter: {exc}",
+                            hint='Check VISUAL_SEARCH["ENCODER"] and VISUAL_SEARCH["ADAPTER"].',
+                            id="visual_search.E004"))
+        return None
+
+
+@register("visual_search")
+def check_database(app_configs=None, databases=None, **kwargs) -> list:
+    """pgvector present, stored vectors matching the encoder, index built."""
+    from visual_search import vector_index  # noqa: PLC0415
+    from visual_search.models import ProductImageEmbedding  # noqa: PLC0415
+
+    errors: list = []
+    encoder = _configured_encoder(errors)
+    # Django runs database checks only when asked; this app cannot work without
+    # pgvector, so plain `manage.py check` looks at the default database too.
+    for alias in databases or [DEFAULT_DB_ALIAS]:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            errors.append(Error(f"Database {alias!r} is {connection.vendor}; visual_search needs PostgreSQL "
+                                "with pgvector.", id="visual_search.E001"))
+            continue
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+                if cursor.fetchone() is None:
+                    errors.append(Error(
+                        f"The pgvector extension is not available on database {alias!r}.",
+                        hint="Install pgvector on the server (e.g. the pgvector/pgvector Docker image), "
+                             "or unset DATABASE_URL to use the embedded PostgreSQL.",
+                        id="visual_search.E001"))
+                    continue
+                table = ProductImageEmbedding._meta.db_table
+                if encoder is None or table not in connection.introspection.table_names(cursor):
+                    continue  # not migrated yet
+                # All rows of one encoder id share a dimension, so a few rows tell.
+                cursor.execute(
+                    f"SELECT DISTINCT vector_dims(embedding) FROM (SELECT embedding FROM {table} "
+                    "WHERE encoder = %s AND embedding IS NOT NULL LIMIT 100) AS sample",
+                    [encoder.id],
+                )
+                stored = sorted(row[0] for row in cursor.fetchall())
+        except DatabaseError as exc:
+            errors.append(Warning(f"visual_search could not inspect database {alias!r}: {exc}",
+                                  id="visual_search.W002"))
+            continue
+        if stored and stored != [encoder.dimensions]:
+            errors.append(Error(
+                f"Encoder {encoder.id!r} makes {encoder.dimensions}-d vectors, but {alias!r} stores "
+                f"{', '.join(map(str, stored))}-d vectors under that id.",
+                hint="Give the new encoder its own id, or delete the old rows and run visual_search_reembed.",
+                id="visual_search.E003"))
+        elif not vector_index.index_exists(encoder.id, encoder.dimensions, alias):
+            errors.append(Warning(
+                f"No HNSW index for encoder {encoder.id!r} on {alias!r}; searches will scan every row.",
+                hint="Run `manage.py visual_search_index` (migrate creates it for the configured encoder).",
+                id="visual_search.W001"))
+    return errors

@@ -1,0 +1,138 @@
+"""Settings for visual_search, read lazily from the ``VISUAL_SEARCH`` dict.
+
+Modelled on DRF's ``api_settings``: defaults below, dotted paths in
+``IMPORT_STRINGS`` imported on first access, per-attribute caching that
+``setting_changed`` clears so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "VISUAL_SEARCH"
+PRODUCT_MODEL_SETTING = "VISUAL_SEARCH_PRODUCT_MODEL"
+
+DEFAULTS: dict[str, Any] = {
+    # Encoder backend, configured like CACHES: a dotted path plus options.
+    "ENCODER": {
+        "BACKEND": "visual_search.encoders.efficientnet_lite.EfficientNetLiteEncoder",
+        "OPTIONS": {"variant": "lite0", "pooling": "avg"},
+    },
+    # Says which images of a product to embed and which products are searchable.
+    "ADAPTER": "visual_search.adapters.ImageFieldAdapter",
+    # Read by the default ImageFieldAdapter.
+    "IMAGE_FIELD": "image",
+    # Enqueue embedding work from post_save / post_delete receivers.
+    "AUTO_EMBED": True,
+    # Images per encoder call, in a task and in bulk jobs.
+    "BATCH_SIZE": 32,
+    # Celery routing and retries for embedding tasks.
+    "TASK_QUEUE": None,
+    "TASK_MAX_RETRIES": 5,
+    "TASK_RETRY_BACKOFF_MAX": 600,
+    # Caps applied before decoding any image, stored or uploaded.
+    "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "ALLOWED_IMAGE_FORMATS": ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"],
+    # HNSW build and query parameters (pgvector defaults are m=16, ef_construction=64, ef_search=40).
+    "HNSW_M": 16,
+    "HNSW_EF_CONSTRUCTION": 64,
+    "HNSW_EF_SEARCH": 100,
+    # Search defaults.
+    "DEFAULT_RESULTS": 12,
+    "MAX_RESULTS": 100,
+}
+
+IMPORT_STRINGS = ("ADAPTER",)
+
+
+class VisualSearchSettings:
+    """Lazy, cached view of ``settings.VISUAL_SEARCH`` merged over ``DEFAULTS``."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None, import_strings=IMPORT_STRINGS):
+        self.defaults = defaults or DEFAULTS
+        self.import_strings = import_strings
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if not hasattr(self, "_user_settings"):
+            value = getattr(settings, SETTINGS_NAME, {}) or {}
+            if not isinstance(value, dict):
+                raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict.")
+            unknown = set(value) - set(self.defaults)
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown {SETTINGS_NAME} keys: {', '.join(sorted(unknown))}."
+                )
+            self._user_settings = value
+        return self._user_settings
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {attr!r}")
+        try:
+            value = self.user_settings[attr]
+        except KeyError:
+            value = self.defaults[attr]
+        if attr == "ENCODER":
+            # A user's ENCODER replaces the default whole; OPTIONS may be left out.
+            value = {"OPTIONS": {}, **value}
+        if attr in self.import_strings and isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as exc:
+                raise ImproperlyConfigured(
+                    f"Could not import {value!r} for {SETTINGS_NAME}[{attr!r}]: {exc}"
+                ) from exc
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            delattr(self, "_user_settings")
+
+
+vs_settings = VisualSearchSettings()
+
+
+def get_product_model_label() -> str:
+    """Return the ``app_label.ModelName`` of the host's product model."""
+    label = getattr(settings, PRODUCT_MODEL_SETTING, None)
+    if not label:
+        raise ImproperlyConfigured(
+            f"Set {PRODUCT_MODEL_SETTING} to your product model, e.g. 'shop.Product'."
+        )
+    return label
+
+
+def get_product_model():
+    """Return the host's product model class."""
+    label = get_product_model_label()
+    try:
+        return apps.get_model(label, require_ready=False)
+    except (ValueError, LookupError) as exc:
+        raise ImproperlyConfigured(
+            f"{PRODUCT_MODEL_SETTING} refers to {label!r}, which is not an installed model."
+        ) from exc
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, PRODUCT_MODEL_SETTING):
+        vs_settings.reload()
+        from visual_search import encoders  # noqa: PLC0415 - avoid import cycle at module load
+
+        encoders.get_encoder.cache_clear()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,101 @@
+"""The ``Encoder`` interface and the helpers its backends share."""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from visual_search.images import to_rgb
+
+__all__ = ["Encoder", "center_crop_resize", "l2_normalize", "to_batch"]
+
+
+class Encoder(abc.ABC):
+    """Turns PIL images into L2-normalised float32 vectors of a fixed size.
+
+    ``id`` and ``version`` identify the vector space: two vectors are
+    comparable only if both match. ``dimensions`` must be known without
+    loading a model, because system checks and schema code read it.
+    """
+
+    id: str
+    version: str
+    dimensions: int
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} got unknown options: {', '.join(sorted(options))}")
+        self._load_lock = threading.Lock()
+        self._loaded = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} v{self.version} ({self.dimensions}-d)>"
+
+    def load(self) -> None:
+        """Build the model once; safe to call repeatedly and from several threads."""
+        if self._loaded:
+            return
+        with self._load_lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+
+    def _load(self) -> None:
+        """Do the expensive part of ``load()``; backends without a model keep this no-op."""
+
+    def embed(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
+        """Return an ``(len(images), dimensions)`` float32 array of unit-length rows."""
+        vectors = l2_normalize(self._in_batches(self._embed_batch, images, self.dimensions, batch_size))
+        if vectors.shape != (len(images), self.dimensions):
+            raise RuntimeError(f"{self!r} produced vectors of shape {vectors.shape}.")
+        return vectors
+
+    def _in_batches(
+        self,
+        function: Callable[[Sequence[Image.Image]], np.ndarray],
+        images: Sequence[Image.Image],
+        width: int,
+        batch_size: int | None,
+    ) -> np.ndarray:
+        """Apply ``function`` to slices of ``batch_size`` images (default ``BATCH_SIZE``) and stack the rows."""
+        images = list(images)
+        if not images:
+            return np.zeros((0, width), dtype=np.float32)
+        self.load()
+        if batch_size is None:
+            from visual_search.conf import vs_settings  # noqa: PLC0415 - needs Django settings
+
+            batch_size = vs_settings.BATCH_SIZE
+        return np.concatenate([function(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+    @abc.abstractmethod
+    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Return raw (not yet normalised) features for at most one batch of images."""
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length in float32; all-zero rows stay zero instead of NaN."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def center_crop_resize(image: Image.Image, size: int, crop_fraction: float = 1.0) -> Image.Image:
+    """Crop the centred square of ``crop_fraction`` of the short side, resized bicubically to ``size``."""
+    width, height = image.size
+    side = min(width, height) * crop_fraction
+    left, top = (width - side) / 2, (height - side) / 2
+    # One resample from a fractional box: no rounding of the crop, no second interpolation.
+    return image.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+
+
+def to_batch(images: Sequence[Image.Image], size: int, crop_fraction: float = 1.0) -> np.ndarray:
+    """Stack images as an ``(n, size, size, 3)`` float32 array of 0-255 RGB values."""
+    return np.stack(
+        [np.asarray(center_crop_resize(to_rgb(image), size, crop_fraction), dtype=np.float32) for image in images]
+    )

@@ -1,0 +1,56 @@
+"""HTML view: search the catalogue by photo."""
+
+from __future__ import annotations
+
+from django import forms
+from django.views.generic import FormView
+
+from visual_search.adapters import get_adapter
+from visual_search.conf import vs_settings
+from visual_search.images import InvalidImage
+from visual_search.search import search_by_image
+
+
+class PhotoSearchForm(forms.Form):
+    image = forms.FileField(label="Photo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
+
+    def clean_image(self):
+        image = self.cleaned_data["image"]
+        if image.size > int(vs_settings.MAX_IMAGE_BYTES):
+            raise forms.ValidationError(f"Images may be at most {vs_settings.MAX_IMAGE_BYTES:,} bytes.")
+        return image
+
+
+def result_cards(results) -> list[dict]:
+    """What a template needs of each result, read through the adapter."""
+    adapter = get_adapter()
+    return [
+        {
+            "product": r.product,
+            "title": adapter.get_title(r.product),
+            "url": adapter.get_url(r.product),
+            "image_url": adapter.get_image_url(r.product),
+            "score": r.score,
+        }
+        for r in results
+    ]
+
+
+class SearchByPhotoView(FormView):
+    """GET shows the form; POST embeds the photo and shows the closest products."""
+
+    form_class = PhotoSearchForm
+    template_name = "visual_search/search.html"
+
+    def form_valid(self, form):
+        try:
+            results = search_by_image(form.cleaned_data["image"])
+        except InvalidImage as exc:
+            form.add_error("image", str(exc))
+            return self.form_invalid(form)
+        return self.render_to_response(self.get_context_data(form=form, results=result_cards(results), searched=True))
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
