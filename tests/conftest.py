@@ -51,6 +51,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "VISUAL_SEARCH_TEST_WORKER": "1",
         "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
     }
     command = [

@@ -13,10 +13,15 @@ import uuid
 from config import embedded
 from config.settings import *  # noqa: F403
 
-if os.environ.get("VISUAL_SEARCH_TEST_DB_NAME"):
-    # Set by the worker fixture so the worker process writes to pytest's test database.
-    DATABASES["default"]["NAME"] = os.environ["VISUAL_SEARCH_TEST_DB_NAME"]  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["VISUAL_SEARCH_TEST_DB_NAME"]}  # noqa: F405
+# A test database name of our own, so concurrent runs on one server never drop each
+# other's; the Celery worker subprocess inherits it and connects to it directly.
+_TEST_DB = os.environ.setdefault("VISUAL_SEARCH_TEST_DB_NAME", f"test_visual_search_{uuid.uuid4().hex[:8]}")
+DATABASES["default"]["TEST"] = {"NAME": _TEST_DB}  # noqa: F405
+if os.environ.get("VISUAL_SEARCH_TEST_WORKER"):
+    DATABASES["default"]["NAME"] = _TEST_DB  # noqa: F405
+
+# Static files are served by the test client's staticfiles finders, not WhiteNoise.
+MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
 
 MEDIA_ROOT = os.environ.setdefault("DJANGO_MEDIA_ROOT", tempfile.mkdtemp(prefix="visual-search-media-"))
 

@@ -61,6 +61,7 @@ class _Todo:
     content_hash: str
     image: Any = None  # decoded PIL image, or None when it failed
     error: str = ""
+    attempts: int = 1
 
 
 def _hash(data: bytes) -> str:
@@ -112,7 +113,9 @@ def _plan_product(
         ):
             result.unchanged += 1
             continue
-        todo = _Todo(product.pk, ref.key, digest)
+        # Tries of the same bytes add up (a retried task); new bytes start again at 1.
+        attempts = row.attempts + 1 if row is not None and row.content_hash in (digest, "") else 1
+        todo = _Todo(product.pk, ref.key, digest, attempts=attempts)
         try:
             todo.image = open_image(data)
         except InvalidImage as exc:
@@ -135,7 +138,7 @@ def _write_rows(todos: list[_Todo], vectors: dict[int, Any], encoder: Encoder) -
                 content_hash=todo.content_hash,
                 status=EmbeddingStatus.READY if ok else EmbeddingStatus.FAILED,
                 error="" if ok else todo.error,
-                attempts=1,
+                attempts=todo.attempts,
                 embedding=vectors[i] if ok else None,
                 embedded_at=now if ok else None,
             )
@@ -146,7 +149,8 @@ def _write_rows(todos: list[_Todo], vectors: dict[int, Any], encoder: Encoder) -
         update_conflicts=True,
         unique_fields=["product", "image_key", "encoder"],
         update_fields=[
-            "encoder_version", "content_hash", "status", "error", "embedding", "embedded_at", "updated_at",
+            "encoder_version", "content_hash", "status", "error", "attempts", "embedding", "embedded_at",
+            "updated_at",
         ],
     )
 

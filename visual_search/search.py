@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from visual_search.conf import get_product_model, vs_settings
 from visual_search.encoders import Encoder, get_encoder
@@ -56,6 +56,12 @@ def _supports_iterative_scan(using: str) -> bool:
     return _iterative_scan_support[using]
 
 
+def nearest_images(base: QuerySet, vector, encoder: Encoder, limit: int) -> QuerySet:
+    """(product_id, distance, image_key) of the ``limit`` images nearest ``vector``, via the HNSW index."""
+    qs = annotate_distance(base, encoder.id, encoder.dimensions, np.asarray(vector, dtype=np.float32))
+    return qs.order_by("distance").values_list("product_id", "distance", "image_key")[:limit]
+
+
 def _nearest(
     vectors: Sequence[np.ndarray],
     k: int,
@@ -82,8 +88,7 @@ def _nearest(
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             rows_seen = 0
             for vector in vectors:
-                qs = annotate_distance(base, encoder.id, encoder.dimensions, np.asarray(vector, dtype=np.float32))
-                rows = list(qs.order_by("distance").values_list("product_id", "distance", "image_key")[:limit])
+                rows = list(nearest_images(base, vector, encoder, limit))
                 rows_seen = max(rows_seen, len(rows))
                 for pk, distance, key in rows:
                     if pk not in best or distance < best[pk][0]:

@@ -1,0 +1,125 @@
+"""The REST API and the HTML search page, with good and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from tests.conftest import photo_bytes
+from visual_search.indexing import sync_products
+
+pytestmark = pytest.mark.django_db
+
+SEARCH_URL = "/api/v1/search/image/"
+
+
+@pytest.fixture
+def catalogue(make_product):
+    products = [make_product(name, name=name) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+    sync_products([p.pk for p in products])
+    return {p.name: p for p in products}
+
+
+def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def bomb_png() -> bytes:
+    """A 12,000 x 12,000 blank PNG: a few hundred KB on the wire, 144 megapixels decoded."""
+    buffer = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def test_similar_products_endpoint(client, catalogue):
+    response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=2")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["product"] == str(catalogue["chelsea"].pk)
+    assert len(body["results"]) == 2
+    first = body["results"][0]
+    assert set(first) == {"id", "title", "url", "image_url", "score", "distance", "matched_image"}
+    assert first["url"].startswith("http://testserver/products/")
+    assert first["id"] != str(catalogue["chelsea"].pk)
+
+
+@pytest.mark.parametrize("path, status", [("999999", 404), ("not-a-number", 404)])
+def test_similar_products_unknown_product(client, catalogue, path, status):
+    assert client.get(f"/api/v1/products/{path}/similar/").status_code == status
+
+
+def test_similar_products_rejects_a_huge_k(client, catalogue):
+    response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=100000")
+    assert response.status_code == 400
+    assert "k" in response.json()
+
+
+def test_search_by_image_finds_the_product(client, catalogue):
+    response = client.post(SEARCH_URL, {"image": upload(photo_bytes("coffee", quality=70)), "k": 3})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["title"] == "coffee" and results[0]["score"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "data, name, expected_status, code",
+    [
+        (photo_bytes("chelsea")[:3000], "truncated.jpg", 400, "corrupt"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "fake.png", 400, "unsupported_format"),
+        (b"GIF89a<script>alert(1)</script>", "x.gif", 400, "unsupported_format"),
+        (b"%PDF-1.4 not an image", "doc.pdf", 400, "unsupported_format"),
+        (photo_bytes("chelsea", fmt="PPM"), "photo.ppm", 400, "unsupported_format"),
+    ],
+)
+def test_search_by_image_rejects_bad_uploads(client, catalogue, data, name, expected_status, code):
+    response = client.post(SEARCH_URL, {"image": upload(data, name)})
+    assert response.status_code == expected_status
+    assert response.json()["code"] == code
+    assert response.json()["detail"]
+
+
+def test_search_by_image_rejects_a_decompression_bomb(client, catalogue):
+    response = client.post(SEARCH_URL, {"image": upload(bomb_png(), "bomb.png", "image/png")})
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_pixels"
+
+
+def test_search_by_image_rejects_an_oversized_upload(client, catalogue, settings):
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "MAX_IMAGE_BYTES": 20_000}
+    response = client.post(SEARCH_URL, {"image": upload(photo_bytes("astronaut"))})
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+
+
+def test_search_by_image_needs_a_file(client, catalogue):
+    response = client.post(SEARCH_URL, {})
+    assert response.status_code == 400
+    assert "image" in response.json()
+
+
+def test_search_page_get_and_post(client, catalogue):
+    url = reverse("visual_search:search")
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"image": upload(photo_bytes("rocket"))})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "similar product" in html and "rocket" in html
+    assert html.index("rocket") < html.index("chelsea")
+
+
+def test_search_page_explains_a_bad_upload(client, catalogue):
+    response = client.post(reverse("visual_search:search"), {"image": upload(b"garbage", "x.jpg")})
+    assert response.status_code == 400
+    assert "accepted format" in response.content.decode()
+
+
+def test_product_page_shows_the_similar_products_carousel(client, catalogue):
+    response = client.get(catalogue["chelsea"].get_absolute_url())
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Visually similar" in html
+    assert catalogue["coffee"].get_absolute_url() in html

@@ -1,0 +1,179 @@
+"""sync_products and the embed task, run in-process (eager Celery) on the real database."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import override_settings
+
+from shop.models import ProductImage
+from tests.conftest import photo_bytes
+from tests.testapp.encoders import FlakyEncoder
+from visual_search.indexing import sync_products
+from visual_search.models import EmbeddingStatus, ProductImageEmbedding
+from visual_search.tasks import embed_products
+
+pytestmark = pytest.mark.django_db
+
+THUMBNAIL = {"ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}}
+
+
+def flaky(failures: int) -> dict:
+    FlakyEncoder.calls = 0
+    return {"ENCODER": {"BACKEND": "tests.testapp.encoders.FlakyEncoder", "OPTIONS": {"failures": failures}},
+            "TASK_MAX_RETRIES": 2, "ADAPTER": "shop.adapters.ShopProductAdapter"}
+
+
+def test_sync_embeds_main_and_gallery_then_skips_unchanged(make_product):
+    product = make_product("chelsea", gallery=["coffee"])
+    first = sync_products([product.pk])
+    assert (first.embedded, first.unchanged, first.failed) == (2, 0, 0)
+    rows = ProductImageEmbedding.objects.filter(product=product, status=EmbeddingStatus.READY)
+    assert sorted(rows.values_list("image_key", flat=True)) == sorted(
+        ["main", f"gallery:{product.gallery.get().pk}"]
+    )
+    second = sync_products([product.pk])
+    assert (second.embedded, second.unchanged) == (0, 2)
+    forced = sync_products([product.pk], force=True)
+    assert forced.embedded == 2
+
+
+def test_sync_removes_rows_of_images_the_product_lost(make_product):
+    product = make_product("chelsea", gallery=["coffee", "astronaut"])
+    sync_products([product.pk])
+    ProductImage.objects.filter(product=product).first().delete()
+    product.image.delete(save=True)
+    result = sync_products([product.pk])
+    assert result.deleted == 2
+    assert list(ProductImageEmbedding.objects.filter(product=product).values_list("image_key", flat=True)) == [
+        f"gallery:{product.gallery.get().pk}"
+    ]
+
+
+def test_image_change_is_detected_by_content_hash(make_product):
+    product = make_product("chelsea")
+    sync_products([product.pk])
+    before = ProductImageEmbedding.objects.get(product=product)
+    # Same file name, new bytes: only the hash can tell.
+    product.image.storage.delete(product.image.name)
+    product.image.storage.save(product.image.name, ContentFile(photo_bytes("coffee")))
+    assert sync_products([product.pk]).embedded == 1
+    after = ProductImageEmbedding.objects.get(product=product)
+    assert after.content_hash != before.content_hash
+
+
+def test_encoder_version_change_re_embeds(make_product):
+    product = make_product("chelsea")
+    sync_products([product.pk])
+    ProductImageEmbedding.objects.update(encoder_version="0-old")
+    assert sync_products([product.pk]).embedded == 1
+    assert ProductImageEmbedding.objects.get().encoder_version != "0-old"
+
+
+@pytest.mark.parametrize(
+    "payload, code",
+    [(b"not an image at all", "unsupported_format"), (photo_bytes("chelsea")[:2000], "corrupt")],
+)
+def test_bad_image_is_recorded_as_failed_with_reason(make_product, payload, code):
+    product = make_product(payload)
+    result = sync_products([product.pk])
+    assert result.failed == 1
+    row = ProductImageEmbedding.objects.get(product=product)
+    assert row.status == EmbeddingStatus.FAILED and row.embedding is None
+    assert row.error.startswith(code)
+    # A known-bad image is not retried on every save; replacing it is.
+    assert sync_products([product.pk]).unchanged == 1
+
+
+def test_missing_file_is_a_permanent_failure(make_product):
+    product = make_product("chelsea")
+    product.image.storage.delete(product.image.name)
+    sync_products([product.pk])
+    assert "missing" in ProductImageEmbedding.objects.get(product=product).error
+
+
+def test_deleted_product_is_a_no_op(make_product):
+    product = make_product("chelsea")
+    pk = product.pk
+    product.delete()
+    assert sync_products([pk]).missing_products == [pk]
+
+
+@pytest.fixture
+def eager_retries():
+    """Let eagerly applied retries chain instead of raising Retry at the caller."""
+    from config.celery import app
+
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = True
+
+
+@pytest.mark.usefixtures("eager_retries")
+def test_transient_failure_is_retried_then_succeeds(make_product):
+    with override_settings(VISUAL_SEARCH=flaky(failures=1)):
+        product = make_product("chelsea")
+        embed_products.apply(args=([product.pk],))
+        row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
+    assert row.status == EmbeddingStatus.READY
+    assert FlakyEncoder.calls == 2
+    assert row.attempts == 2  # the failed try was counted on the row
+
+
+@pytest.mark.usefixtures("eager_retries")
+def test_transient_failure_gives_up_visibly(make_product):
+    with override_settings(VISUAL_SEARCH=flaky(failures=100)):
+        product = make_product("chelsea")
+        embed_products.apply(args=([product.pk],))
+        row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
+    assert row.status == EmbeddingStatus.FAILED
+    assert "simulated encoder outage" in row.error
+    assert FlakyEncoder.calls == 3  # the first try and TASK_MAX_RETRIES=2 retries
+    assert row.attempts == 3
+
+
+def test_two_encoders_keep_separate_rows(make_product):
+    product = make_product("chelsea")
+    sync_products([product.pk])
+    with override_settings(VISUAL_SEARCH={**THUMBNAIL, "ADAPTER": "shop.adapters.ShopProductAdapter"}):
+        sync_products([product.pk])
+    assert sorted(ProductImageEmbedding.objects.values_list("encoder", flat=True)) == [
+        "efficientnet-lite0", "thumbnail",
+    ]
+
+
+def test_save_enqueues_once_per_transaction(make_product, django_capture_on_commit_callbacks):
+    product = make_product(None)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for name in ("chelsea", "coffee"):
+            image = ProductImage(product=product)
+            image.image.save(f"{name}.jpg", ContentFile(photo_bytes(name)), save=False)
+            image.save()
+        product.save()
+    assert len(callbacks) == 3  # one per save; the first flushes all, the others find nothing left
+    assert ProductImageEmbedding.objects.filter(product=product, status=EmbeddingStatus.READY).count() == 2
+
+
+def test_auto_embed_off_sends_nothing(make_product, django_capture_on_commit_callbacks, settings):
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        make_product("chelsea")
+    assert callbacks == []
+
+
+def test_broker_down_never_fails_a_save(make_product, django_capture_on_commit_callbacks, settings, caplog):
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    old = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.pool.force_close_all()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            product = make_product("chelsea")
+    finally:
+        app.conf.broker_url = old
+        app.conf.task_always_eager = True
+        app.pool.force_close_all()
+    assert product.pk is not None
+    assert "Could not enqueue embedding" in caplog.text
