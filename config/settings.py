@@ -82,6 +82,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", embedded.DATA_DIR / "media"))
+# Let Django serve uploaded images when DEBUG is off (single-box deployments); use a CDN
+# or object storage in front of a real shop instead.
+SERVE_MEDIA = env_bool("DJANGO_SERVE_MEDIA", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -117,6 +120,7 @@ REST_FRAMEWORK = {
 VISUAL_SEARCH_PRODUCT_MODEL = "shop.Product"
 VISUAL_SEARCH = {
     "ADAPTER": "shop.adapters.ShopProductAdapter",
+    "BASE_TEMPLATE": "shop/base.html",
 }
 
 LOGGING = {

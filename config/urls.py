@@ -9,5 +9,5 @@ urlpatterns = [
     path("api/v1/", include("visual_search.api.urls")),
     path("", include("shop.urls")),
 ]
-if settings.DEBUG:
+if settings.DEBUG or settings.SERVE_MEDIA:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

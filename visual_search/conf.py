@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
     "HNSW_EF_SEARCH": 100,
+    # The template the search page extends; it must define "title" and "content" blocks.
+    "BASE_TEMPLATE": "visual_search/base.html",
     # Search defaults.
     "DEFAULT_RESULTS": 12,
     "MAX_RESULTS": 100,

