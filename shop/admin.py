@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
+from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
 
 
 @admin.register(Category)
@@ -22,17 +23,18 @@ class ProductImageInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
-    """Products with a thumbnail of the main image and their gallery inline."""
+class ProductAdmin(EmbeddingStatusMixin, admin.ModelAdmin):
+    """Products with a thumbnail of the main image, their embedding status and their gallery inline."""
 
-    list_display = ["thumbnail", "name", "category", "price", "in_stock"]
+    list_display = ["thumbnail", "name", "category", "price", "in_stock", "embedding_status"]
     list_display_links = ["thumbnail", "name"]
-    list_filter = ["category", "in_stock"]
+    list_filter = ["category", "in_stock", EmbeddingStatusFilter]
     list_select_related = ["category"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductImageInline]
+    actions = [reembed_products]
 
     @admin.display(description="Image")
     def thumbnail(self, obj: Product) -> str:

@@ -11,8 +11,8 @@ from visual_search.indexing import sync_products
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding
 from visual_search.progress import (
     CatalogueProgress,
-    annotate_embedding_status,
     catalogue_progress,
+    embedding_statuses,
     filter_by_embedding_status,
 )
 
@@ -78,7 +78,8 @@ def test_empty_catalogue_is_complete(db):
 
 
 def test_only_searchable_products_count(catalogue, settings):
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ADAPTER": "tests.visual_search.test_progress.InStockAdapter"}
+    adapter = "tests.visual_search.test_progress.InStockAdapter"
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ADAPTER": adapter}
     Product.objects.filter(pk=catalogue["never"].pk).update(in_stock=False)
 
     progress = catalogue_progress()
@@ -88,7 +89,10 @@ def test_only_searchable_products_count(catalogue, settings):
 
 
 def test_real_sync_makes_products_ready(make_product):
-    products = [make_product("chelsea"), make_product("coffee", gallery=["rocket"]), make_product(photo_bytes()[:900])]
+    products = [
+        make_product("chelsea"), make_product("coffee", gallery=["rocket"]),
+        make_product(photo_bytes()[:900]),
+    ]
     before = catalogue_progress()
     assert (before.total, before.not_embedded, before.ready) == (3, 3, 0)
 
@@ -100,14 +104,19 @@ def test_real_sync_makes_products_ready(make_product):
     assert after.outstanding == 0
 
 
-def test_annotation_gives_one_status_per_product(catalogue):
-    statuses = dict(annotate_embedding_status(Product.objects.all()).values_list("name", "visual_status"))
+def test_one_status_per_product_and_filters_agree(catalogue):
+    by_pk = {p.pk: name for name, p in catalogue.items()}
+
+    statuses = {by_pk[pk]: status for pk, status in embedding_statuses(by_pk).items()}
 
     assert statuses == {
         "ready": "ready", "gallery_ready": "ready", "pending": "failed", "failed": "failed",
         "stale": "pending", "never": "none",
     }
-    assert [p.name for p in filter_by_embedding_status(Product.objects.all(), "none")] == ["never"]
+    for status in ("ready", "pending", "failed", "none"):
+        filtered = filter_by_embedding_status(Product.objects.all(), status)
+        expected = sorted(name for name, s in statuses.items() if s == status)
+        assert sorted(p.name for p in filtered) == expected, status
 
 
 class InStockAdapter:

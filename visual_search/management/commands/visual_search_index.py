@@ -1,0 +1,34 @@
+"""Create the configured encoder's HNSW index if it does not exist yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from visual_search.encoders import get_encoder
+from visual_search.vector_index import ensure_hnsw_index, index_name
+
+
+class Command(BaseCommand):
+    help = "Ensure the configured encoder has its partial HNSW index (migrate also does this)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--concurrently", action="store_true",
+            help="CREATE INDEX CONCURRENTLY: slower, but writes to the table go on while it builds.",
+        )
+
+    def handle(self, *args: Any, concurrently: bool = False, **options: Any) -> None:
+        encoder = get_encoder()
+        name = index_name(encoder.id, encoder.dimensions)
+        try:
+            created = ensure_hnsw_index(encoder.id, encoder.dimensions, concurrently=concurrently)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if created:
+            self.stdout.write(self.style.SUCCESS(
+                f"Created HNSW index {name} for {encoder.id} ({encoder.dimensions} dimensions)."
+            ))
+        else:
+            self.stdout.write(f"HNSW index {name} for {encoder.id} already exists.")
