@@ -50,6 +50,8 @@ def open_image(
         max_pixels = vs_settings.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
         allowed_formats = vs_settings.ALLOWED_IMAGE_FORMATS if allowed_formats is None else allowed_formats
     allowed = sorted({name.upper() for name in allowed_formats})
+    # Passed to Image.open so Pillow never even parses headers of formats we do not accept.
+    openable = _openable(allowed)
 
     # Read one byte past the cap so an oversized stream is never held whole.
     data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else source.read(max_bytes + 1)
@@ -62,8 +64,7 @@ def open_image(
         # Pillow only warns between its own limit and twice it; any bomb warning is a refusal here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            # ``formats`` keeps Pillow from even parsing headers of formats we do not accept.
-            image = Image.open(io.BytesIO(data), formats=[*allowed, *_aliases_of(allowed)])
+            image = Image.open(io.BytesIO(data), formats=openable)
             format_name = FORMAT_ALIASES.get(image.format, image.format)
             if format_name not in allowed:
                 raise InvalidImage("unsupported_format", f"{image.format} images are not accepted.")
@@ -76,7 +77,7 @@ def open_image(
             # verify() checks structure (e.g. PNG CRCs) without decoding and leaves the
             # image unusable, so decode from a fresh parser.
             image.verify()
-            image = Image.open(io.BytesIO(data), formats=[image.format])
+            image = Image.open(io.BytesIO(data), formats=openable)
             image.load()
         except InvalidImage:
             raise
@@ -91,8 +92,10 @@ def open_image(
     return image
 
 
-def _aliases_of(formats: list[str]) -> list[str]:
-    return [alias for alias, target in FORMAT_ALIASES.items() if target in formats]
+def _openable(formats: list[str]) -> list[str]:
+    # Pillow raises KeyError for names it has no opener for (e.g. HEIC without a plugin).
+    Image.init()
+    return [name for name in formats if name in Image.OPEN]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

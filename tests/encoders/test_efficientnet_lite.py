@@ -52,7 +52,11 @@ def test_identity_is_known_without_loading():
 
 @pytest.mark.parametrize(
     "options, error",
-    [({"variant": "lite9"}, ImproperlyConfigured), ({"pooling": "max"}, ImproperlyConfigured), ({"colour": 1}, TypeError)],
+    [
+        ({"variant": "lite9"}, ImproperlyConfigured),
+        ({"pooling": "max"}, ImproperlyConfigured),
+        ({"colour": 1}, TypeError),
+    ],
 )
 def test_bad_options_are_rejected(options, error):
     with pytest.raises(error):

@@ -14,7 +14,11 @@ from PIL import Image
 from tests.conftest import photo_bytes
 from visual_search.images import InvalidImage, open_image, to_rgb
 
-CAPS = {"max_bytes": 5_000_000, "max_pixels": 20_000_000, "allowed_formats": ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]}
+CAPS = {
+    "max_bytes": 5_000_000,
+    "max_pixels": 20_000_000,
+    "allowed_formats": ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"],
+}
 ORIENTATION = 0x0112
 
 

@@ -27,7 +27,8 @@ def test_identity_comes_from_model_and_weights_without_loading():
     assert (KerasApplicationEncoder().id, KerasApplicationEncoder().dimensions) == ("keras-resnet50", 2048)
     assert KerasApplicationEncoder(model="Xception").input_size == 299
     assert KerasApplicationEncoder(model="MobileNetV3Small", weights=None).id == "keras-mobilenetv3small-untrained"
-    assert KerasApplicationEncoder(model="ResNet50", weights="/w/shop-tuned.weights.h5").id == "keras-resnet50-shop-tuned"
+    tuned = KerasApplicationEncoder(model="ResNet50", weights="/w/shop-tuned.weights.h5")
+    assert tuned.id == "keras-resnet50-shop-tuned"
     with pytest.raises(ImproperlyConfigured, match="dimensions"):
         KerasApplicationEncoder(model="SomeNewNet")
 
@@ -41,7 +42,10 @@ def test_application_embeds_unit_rows_whatever_the_batching(mobilenet):
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"model": "NoSuchNet", "dimensions": 8}, "has no model"), ({"model": "MobileNetV3Small", "dimensions": 100}, "100")],
+    [
+        ({"model": "NoSuchNet", "dimensions": 8}, "has no model"),
+        ({"model": "MobileNetV3Small", "dimensions": 100}, "100 dimensions were declared"),
+    ],
 )
 def test_application_misconfiguration_fails_at_load(options, message):
     encoder = KerasApplicationEncoder(weights=None, input_size=64, **options)
@@ -70,7 +74,7 @@ def test_saved_model_round_trip(saved_models, preprocess):
     from keras.applications import imagenet_utils  # noqa: PLC0415
 
     encoder = SavedKerasModelEncoder(path=saved_models["pooled"], dimensions=16, input_size=32, preprocess=preprocess)
-    pixels = to_batch(IMAGES, 32, CROP_FRACTION)
+    pixels = to_batch(IMAGES, 32, CROP_FRACTION).astype(np.float32)
     model_input = pixels if preprocess == "raw" else imagenet_utils.preprocess_input(pixels.copy(), mode=preprocess)
     expected = l2_normalize(keras.saving.load_model(saved_models["pooled"])(model_input).numpy())
     assert encoder.id == "keras-pooled"

@@ -95,7 +95,6 @@ def center_crop_resize(image: Image.Image, size: int, crop_fraction: float = 1.0
 
 
 def to_batch(images: Sequence[Image.Image], size: int, crop_fraction: float = 1.0) -> np.ndarray:
-    """Stack images as an ``(n, size, size, 3)`` float32 array of 0-255 RGB values."""
-    return np.stack(
-        [np.asarray(center_crop_resize(to_rgb(image), size, crop_fraction), dtype=np.float32) for image in images]
-    )
+    """Stack images as an ``(n, size, size, 3)`` uint8 RGB array; models cast it to float themselves."""
+    # uint8 is 4x less to copy than float32, and the cast is cheaper inside the model's graph.
+    return np.stack([np.asarray(center_crop_resize(to_rgb(image), size, crop_fraction)) for image in images])

