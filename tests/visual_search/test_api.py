@@ -123,3 +123,10 @@ def test_product_page_shows_the_similar_products_carousel(client, catalogue):
     assert response.status_code == 200
     assert "Visually similar" in html
     assert catalogue["coffee"].get_absolute_url() in html
+
+
+def test_search_page_works_without_the_demo_templates(client, catalogue, settings):
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "BASE_TEMPLATE": "visual_search/base.html"}
+    html = client.get(reverse("visual_search:search")).content.decode()
+    assert "<title>Search by photo</title>" in html
+    assert "Visual Search Demo Shop" not in html

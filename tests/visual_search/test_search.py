@@ -9,7 +9,7 @@ from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
 from visual_search.indexing import sync_products
 from visual_search.models import ProductImageEmbedding
-from visual_search.search import nearest_images, search_by_image, similar_products
+from visual_search.search import embed_query_image, nearest_images, search_by_image, similar_products
 from visual_search.vector_index import index_name
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_product_without_embeddings_has_no_similar_products(make_product):
 
 def test_nearest_neighbour_query_uses_the_hnsw_index(catalogue):
     encoder = get_encoder()
-    vector = search_by_image.__globals__["embed_query_image"](photo_bytes("chelsea"))
+    vector = embed_query_image(photo_bytes("chelsea"))
     qs = nearest_images(ProductImageEmbedding.objects.all(), vector, encoder, 10)
     with transaction.atomic(), connection.cursor() as cursor:
         # With nine rows a sequential scan is cheaper; forbid it to see that the index applies.
