@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "TASK_QUEUE": None,
     "TASK_MAX_RETRIES": 5,
     "TASK_RETRY_BACKOFF_MAX": 600,
+    # A task running longer than this is stopped and retried, so no worker hangs on one batch.
+    "TASK_SOFT_TIME_LIMIT": 300,
     # Caps applied before decoding any image, stored or uploaded.
     "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,

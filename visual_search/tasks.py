@@ -12,6 +12,7 @@ import random
 from typing import Any, Iterable
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from visual_search.conf import vs_settings
@@ -19,7 +20,7 @@ from visual_search.indexing import TransientEmbeddingError, record_transient_fai
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (TransientEmbeddingError, OperationalError, InterfaceError)
+TRANSIENT_ERRORS = (TransientEmbeddingError, OperationalError, InterfaceError, SoftTimeLimitExceeded)
 
 
 def retry_countdown(retries: int) -> float:
@@ -79,6 +80,10 @@ def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool
     }
     if vs_settings.TASK_QUEUE:
         options["queue"] = vs_settings.TASK_QUEUE
+    if vs_settings.TASK_SOFT_TIME_LIMIT:
+        # Soft limit raises inside the task (then retried); the hard limit backs it up.
+        options["soft_time_limit"] = float(vs_settings.TASK_SOFT_TIME_LIMIT)
+        options["time_limit"] = float(vs_settings.TASK_SOFT_TIME_LIMIT) + 30
     try:
         embed_products.apply_async((pks,), {"force": force}, **options)
     except Exception:  # noqa: BLE001 - any broker failure is logged, never raised into a save
