@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test install fashion-mnist benchmarks clean
+.PHONY: demo test install fashion-mnist benchmarks benchmark-latency clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ test: install
 benchmarks: install
 	$(BIN)/python benchmarks/encoder.py
 	$(BIN)/python benchmarks/retrieval.py
+
+# About 10 minutes on 2 cores (100,000 synthetic products); see docs/benchmarks.md.
+benchmark-latency: install
+	$(BIN)/python benchmarks/search_latency.py
 
 clean:
 	rm -rf $(VENV) .data

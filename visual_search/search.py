@@ -19,6 +19,9 @@ from visual_search.images import open_image
 from visual_search.models import ProductImageEmbedding
 from visual_search.vector_index import annotate_distance
 
+#: pgvector refuses a larger hnsw.ef_search; iterative scans still return more rows.
+HNSW_EF_SEARCH_MAX = 1000
+
 #: Most images a single product contributes as queries in ``similar_products``.
 MAX_QUERY_IMAGES = 8
 
@@ -82,7 +85,8 @@ def _nearest(
         best: dict[Any, tuple[float, str]] = {}
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
             # SET LOCAL: scoped to this transaction, so it never leaks through a pooled connection.
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(int(vs_settings.HNSW_EF_SEARCH), limit)}")
+            ef_search = min(max(int(vs_settings.HNSW_EF_SEARCH), limit), HNSW_EF_SEARCH_MAX)
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
             if _supports_iterative_scan(using):
                 # Keeps filtered queries from returning fewer than `limit` rows.
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")

@@ -75,3 +75,16 @@ def test_nearest_neighbour_query_uses_the_hnsw_index(catalogue):
         plan = qs.explain()
     assert index_name(encoder.id, encoder.dimensions) in plan
     assert "Index Scan" in plan
+
+
+def test_large_k_over_products_with_many_images_stays_within_pgvector_limits(make_product, settings):
+    """Widening the candidate pool must never ask pgvector for an ef_search above 1000."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "HNSW_EF_SEARCH": 5000,
+                              "ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}}
+    from visual_search.vector_index import ensure_hnsw_index
+
+    ensure_hnsw_index("thumbnail", get_encoder().dimensions)
+    products = [make_product("chelsea", gallery=["chelsea", "coffee", "astronaut"]) for _ in range(3)]
+    sync_products([p.pk for p in products])
+    results = similar_products(products[0], k=100)
+    assert sorted(r.product.pk for r in results) == sorted(p.pk for p in products[1:])
