@@ -73,9 +73,14 @@ def ensure_hnsw_index(
     return True
 
 
-def drop_hnsw_index(encoder_id: str, dimensions: int, *, using: str = DEFAULT_DB_ALIAS) -> None:
+def drop_hnsw_index(
+    encoder_id: str, dimensions: int, *, using: str = DEFAULT_DB_ALIAS, concurrently: bool = False
+) -> None:
+    """Drop the encoder's HNSW index if it exists."""
     with connections[using].cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {index_name(encoder_id, dimensions)}")
+        cursor.execute(
+            f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(encoder_id, dimensions)}"
+        )
 
 
 def annotate_distance(queryset: QuerySet, encoder_id: str, dimensions: int, vector) -> QuerySet:

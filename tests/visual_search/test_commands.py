@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding
-from visual_search.vector_index import drop_hnsw_index, index_exists
+from visual_search.vector_index import drop_hnsw_index, index_exists, index_name
 
 
 def run(name: str, *args: str) -> tuple[str, str]:
@@ -195,6 +195,19 @@ def test_index_command_creates_then_reports_existing(db):
     assert "Created HNSW index" in run("visual_search_index")[0]
     assert index_exists(encoder.id, encoder.dimensions)
     assert "already exists" in run("visual_search_index")[0]
+
+
+@pytest.mark.django_db
+def test_index_command_rebuilds_with_new_parameters(settings):
+    from django.db import connection
+
+    encoder = get_encoder()
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "HNSW_M": 8}
+    assert "Created HNSW index" in run("visual_search_index", "--rebuild")[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                       [index_name(encoder.id, encoder.dimensions)])
+        assert "m='8'" in cursor.fetchone()[0]
 
 
 @pytest.mark.django_db(transaction=True)

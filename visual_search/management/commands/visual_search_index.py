@@ -1,4 +1,4 @@
-"""Create the configured encoder's HNSW index if it does not exist yet."""
+"""Create (or rebuild) the configured encoder's HNSW index."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from visual_search.encoders import get_encoder
-from visual_search.vector_index import ensure_hnsw_index, index_name
+from visual_search.vector_index import drop_hnsw_index, ensure_hnsw_index, index_name
 
 
 class Command(BaseCommand):
@@ -18,11 +18,18 @@ class Command(BaseCommand):
             "--concurrently", action="store_true",
             help="CREATE INDEX CONCURRENTLY: slower, but writes to the table go on while it builds.",
         )
+        parser.add_argument(
+            "--rebuild", action="store_true",
+            help="Drop the index first, e.g. after changing HNSW_M or HNSW_EF_CONSTRUCTION "
+                 "(searches scan every row until the new index is built).",
+        )
 
-    def handle(self, *args: Any, concurrently: bool = False, **options: Any) -> None:
+    def handle(self, *args: Any, concurrently: bool = False, rebuild: bool = False, **options: Any) -> None:
         encoder = get_encoder()
         name = index_name(encoder.id, encoder.dimensions)
         try:
+            if rebuild:
+                drop_hnsw_index(encoder.id, encoder.dimensions, concurrently=concurrently)
             created = ensure_hnsw_index(encoder.id, encoder.dimensions, concurrently=concurrently)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
