@@ -22,18 +22,19 @@ class ProductImageRef:
     key: str
     file: Any  # a FieldFile, django.core.files.File or anything with open()/read()
 
-    def read(self) -> bytes:
-        """Return the image's bytes, opening and closing the file."""
+    def read(self, limit: int | None = None) -> bytes:
+        """Return the image's bytes (at most ``limit``), opening and closing the file."""
         file = self.file
+        if isinstance(file, (bytes, bytearray)):
+            return bytes(file[:limit] if limit is not None else file)
+        size = -1 if limit is None else limit
         if hasattr(file, "open"):
             file.open("rb")
             try:
-                return file.read()
+                return file.read(size)
             finally:
                 file.close()
-        if isinstance(file, (bytes, bytearray)):
-            return bytes(file)
-        return file.read()
+        return file.read(size)
 
 
 class ProductAdapter:

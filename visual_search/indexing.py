@@ -96,7 +96,8 @@ def _plan_product(
     todos = []
     for ref in refs:
         try:
-            data = ref.read()
+            # One byte over the cap is enough for open_image to refuse it; a huge file is never loaded whole.
+            data = ref.read(limit=int(vs_settings.MAX_IMAGE_BYTES) + 1)
         except FileNotFoundError:
             todos.append(_Todo(product.pk, ref.key, "", error="Image file is missing from storage."))
             continue

@@ -199,3 +199,11 @@ def test_broker_down_never_fails_a_save():
     assert float(seconds) < 5, "a save must not wait long for a broker that is down"
     assert "Could not enqueue embedding" in result.stderr
     assert not ProductImageEmbedding.objects.filter(product_id=int(pk)).exists()
+
+
+def test_stored_image_over_the_byte_cap_fails_without_being_read_whole(make_product, settings):
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "MAX_IMAGE_BYTES": 5_000}
+    product = make_product("astronaut")  # a JPEG of about 100 KB
+    assert product.image.size > 5_000
+    assert sync_products([product.pk]).failed == 1
+    assert ProductImageEmbedding.objects.get(product=product).error.startswith("too_large")
