@@ -4,7 +4,8 @@
 * ``visual_search.E002``: ``VISUAL_SEARCH_PRODUCT_MODEL`` is missing or names no installed model.
 * ``visual_search.E003``: the encoder's dimension differs from the vectors stored under its id.
 * ``visual_search.E004``: the encoder or adapter setting cannot be loaded.
-* ``visual_search.W001``: the configured encoder has no HNSW index yet.
+* ``visual_search.W001``: the configured encoder has no (valid) HNSW index yet.
+* ``visual_search.W002``: the database could not be inspected.
 """
 
 from __future__ import annotations

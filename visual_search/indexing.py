@@ -59,7 +59,7 @@ class _Todo:
     product_pk: Any
     key: str
     content_hash: str
-    image: Any = None  # decoded PIL image, or None when it failed
+    data: bytes = b""  # decoded one encoder batch at a time, so a big gallery never sits in memory whole
     error: str = ""
     attempts: int = 1
 
@@ -101,6 +101,9 @@ def _plan_product(
         except FileNotFoundError:
             todos.append(_Todo(product.pk, ref.key, "", error="Image file is missing from storage."))
             continue
+        except PermissionError as exc:  # retrying will not grant access
+            todos.append(_Todo(product.pk, ref.key, "", error=f"Image file cannot be read: {exc}"))
+            continue
         except OSError as exc:
             raise TransientEmbeddingError(f"Could not read image {ref.key!r}: {exc}", [product.pk]) from exc
         digest = _hash(data)
@@ -116,13 +119,21 @@ def _plan_product(
             continue
         # Tries of the same bytes add up (a retried task); new bytes start again at 1.
         attempts = row.attempts + 1 if row is not None and row.content_hash in (digest, "") else 1
-        todo = _Todo(product.pk, ref.key, digest, attempts=attempts)
-        try:
-            todo.image = open_image(data)
-        except InvalidImage as exc:
-            todo.error = f"{exc.code}: {exc}"
-        todos.append(todo)
+        todos.append(_Todo(product.pk, ref.key, digest, data=data, attempts=attempts))
     return todos
+
+
+def _decode(todos: list[_Todo], indexes: list[int]) -> tuple[list[int], list]:
+    """Decode the images of ``todos[indexes]``; record refusals on their todo and skip them."""
+    decoded, images = [], []
+    for i in indexes:
+        try:
+            images.append(open_image(todos[i].data))
+            decoded.append(i)
+        except InvalidImage as exc:
+            todos[i].error = f"{exc.code}: {exc}"
+        todos[i].data = b""
+    return decoded, images
 
 
 def _write_rows(todos: list[_Todo], vectors: dict[int, Any], encoder: Encoder) -> None:
@@ -172,19 +183,21 @@ def sync_products(
         for pk in sorted(pks, key=str):  # a fixed lock order avoids deadlocks between bulk jobs
             _lock_product(pk)
         products = get_product_model()._default_manager.in_bulk(pks)
-        # Rows of deleted products went with them (ON DELETE CASCADE).
+        # Rows of deleted products went with them (the foreign key's on_delete=CASCADE).
         result.missing_products = [pk for pk in pks if pk not in products]
         searchable = set(adapter.get_queryset().filter(pk__in=list(products)).values_list("pk", flat=True))
         todos: list[_Todo] = []
         for pk, product in products.items():
             todos += _plan_product(product, pk in searchable, adapter, encoder, force, result)
-        decodable = [i for i, t in enumerate(todos) if t.image is not None]
+        readable = [i for i, t in enumerate(todos) if not t.error]
         vectors: dict[int, Any] = {}
         batch = max(1, int(vs_settings.BATCH_SIZE))
-        for start in range(0, len(decodable), batch):
-            chunk = decodable[start : start + batch]
+        for start in range(0, len(readable), batch):
+            chunk, images = _decode(todos, readable[start : start + batch])
+            if not images:
+                continue
             try:
-                out = encoder.embed([todos[i].image for i in chunk])
+                out = encoder.embed(images)
             except Exception as exc:  # encoders raise anything; the task decides whether to retry
                 raise TransientEmbeddingError(f"Encoder {encoder.id} failed: {exc!r}", pks) from exc
             vectors.update(zip(chunk, out))
@@ -204,7 +217,7 @@ def record_transient_failure(
     """Make a retryable failure visible on the products' rows; mark them failed once retries run out.
 
     Rows that are not ready become ``pending`` with the error and an attempt
-    count; on the final attempt they become ``failed`` and lose their vector.
+    count, then ``failed`` on the final attempt. Ready rows keep their vector.
     """
     encoder = encoder or get_encoder()
     adapter = get_adapter()
@@ -213,17 +226,21 @@ def record_transient_failure(
             keys = [ref.key for ref in adapter.get_images(product)]
         except Exception:  # noqa: BLE001 - recording a failure must not fail on a broken adapter
             keys = []
-        for key in keys:
-            ProductImageEmbedding.objects.get_or_create(
-                product_id=product.pk, image_key=key, encoder=encoder.id,
-                defaults={"encoder_version": encoder.version},
+        with transaction.atomic():
+            _lock_product(product.pk)  # never overwrite a concurrent successful sync
+            for key in keys:
+                ProductImageEmbedding.objects.get_or_create(
+                    product_id=product.pk, image_key=key, encoder=encoder.id,
+                    defaults={"encoder_version": encoder.version},
+                )
+            rows = ProductImageEmbedding.objects.for_encoder(encoder).filter(product_id=product.pk)
+            now = timezone.now()
+            # Ready rows keep their status and vector (an outage must not take working images
+            # out of search) but show the error; the others become pending, then failed.
+            rows.filter(status=EmbeddingStatus.READY).update(
+                error=error[:2000], attempts=F("attempts") + 1, updated_at=now
             )
-        rows = ProductImageEmbedding.objects.for_encoder(encoder).filter(product_id=product.pk)
-        if final:
-            rows.update(status=EmbeddingStatus.FAILED, embedding=None, error=error[:2000],
-                        attempts=F("attempts") + 1, updated_at=timezone.now())
-        else:
             rows.exclude(status=EmbeddingStatus.READY).update(
-                status=EmbeddingStatus.PENDING, error=error[:2000],
-                attempts=F("attempts") + 1, updated_at=timezone.now(),
+                status=EmbeddingStatus.FAILED if final else EmbeddingStatus.PENDING,
+                error=error[:2000], attempts=F("attempts") + 1, updated_at=now,
             )

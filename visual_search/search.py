@@ -13,7 +13,8 @@ import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
 
-from visual_search.conf import get_product_model, vs_settings
+from visual_search.adapters import get_adapter
+from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder, get_encoder
 from visual_search.images import open_image
 from visual_search.models import ProductImageEmbedding
@@ -105,7 +106,7 @@ def _nearest(
 
 
 def _to_results(ranked: list[tuple[Any, float, str]], using: str) -> list[SearchResult]:
-    products = get_product_model()._default_manager.using(using).in_bulk([pk for pk, _, _ in ranked])
+    products = get_adapter().get_queryset().using(using).in_bulk([pk for pk, _, _ in ranked])
     return [SearchResult(products[pk], distance, key) for pk, distance, key in ranked if pk in products]
 
 

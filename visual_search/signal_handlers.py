@@ -1,12 +1,14 @@
 """Receivers that keep embeddings in step with the host's products.
 
 They do no slow work: they note the product's primary key and, once the
-transaction commits, send one task for every product touched in it. Deleting
-a product removes its rows through the foreign key's ON DELETE CASCADE.
+transaction commits, send tasks for the products touched in it (one per
+BATCH_SIZE products). Deleting a product removes its rows through the foreign
+key's on_delete=CASCADE.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -16,8 +18,10 @@ from django.db.models.signals import post_delete, post_save
 from visual_search.adapters import get_adapter
 from visual_search.conf import get_product_model, vs_settings
 
+logger = logging.getLogger(__name__)
+
 # Products touched in the current transaction, kept on the (thread-local)
-# connection so one commit sends one task, however many saves it held.
+# connection so one commit sends each product once, however many saves it held.
 _PENDING_ATTR = "_visual_search_pending"
 
 
@@ -38,7 +42,9 @@ def _flush(using: str) -> None:
     if pending:
         pks = sorted(pending, key=str)
         pending.clear()
-        enqueue_products(pks)
+        batch = max(1, int(vs_settings.BATCH_SIZE))
+        for start in range(0, len(pks), batch):  # a big import commits many products at once
+            enqueue_products(pks[start : start + batch])
 
 
 def product_saved(sender, instance, raw: bool = False, using: str = "default", **kwargs) -> None:
@@ -74,7 +80,10 @@ def create_vector_index(sender, using: str = "default", plan=None, **kwargs) -> 
     if not _table_exists(using):
         return
     encoder = get_encoder()
-    vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions, using=using)
+    try:
+        vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions, using=using)
+    except ValueError as exc:  # e.g. over 2,000 dimensions: searches still work, by exact scan
+        logger.warning("No HNSW index for encoder %s: %s", encoder.id, exc)
 
 
 def _table_exists(using: str) -> bool:

@@ -41,18 +41,23 @@ def embed_products(self, product_pks: list[Any], force: bool = False) -> dict[st
     try:
         result = sync_products(product_pks, force=force)
     except TRANSIENT_ERRORS as exc:
+        failing = [pk for pk in getattr(exc, "product_pks", product_pks) if pk in product_pks] or product_pks
+        if len(failing) < len(product_pks):
+            # One product's storage hiccup must not hold back the rest of the batch:
+            # they go on at once in a task of their own; only the failing ones retry.
+            enqueue_products([pk for pk in product_pks if pk not in failing], force=force)
+            product_pks = failing
         max_retries = int(vs_settings.TASK_MAX_RETRIES)
         final = self.request.retries >= max_retries
         try:
-            record_transient_failure(
-                getattr(exc, "product_pks", product_pks), f"{type(exc).__name__}: {exc}", final=final
-            )
+            record_transient_failure(product_pks, f"{type(exc).__name__}: {exc}", final=final)
         except DatabaseError:
             logger.exception("Could not record the failure of products %s", product_pks)
         if final:
             logger.error("Giving up on products %s after %d retries: %s", product_pks, max_retries, exc)
             return {"failed": len(product_pks)}
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries), max_retries=max_retries)
+        raise self.retry(args=(product_pks,), kwargs={"force": force}, exc=exc,
+                         countdown=retry_countdown(self.request.retries), max_retries=max_retries)
     logger.info(
         "Embedded products %s: %d embedded, %d unchanged, %d failed, %d removed",
         product_pks, result.embedded, result.unchanged, result.failed, result.deleted,

@@ -43,8 +43,13 @@ def index_name(encoder_id: str, dimensions: int) -> str:
 
 def index_exists(encoder_id: str, dimensions: int, using: str = DEFAULT_DB_ALIAS) -> bool:
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name(encoder_id, dimensions)])
-        return cursor.fetchone() is not None
+        # A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: that one does not count.
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+            [index_name(encoder_id, dimensions)],
+        )
+        row = cursor.fetchone()
+        return bool(row and row[0])
 
 
 def ensure_hnsw_index(
@@ -55,8 +60,9 @@ def ensure_hnsw_index(
         raise ValueError(f"pgvector's HNSW indexes a vector of 1 to 2,000 dimensions, not {dimensions}.")
     if index_exists(encoder_id, dimensions, using):
         return False
+    drop_hnsw_index(encoder_id, dimensions, using=using, concurrently=concurrently)  # an invalid leftover
     sql = (
-        "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING hnsw "
+        "CREATE INDEX {concurrently} {name} ON {table} USING hnsw "
         "((embedding::vector({dims})) vector_cosine_ops) WITH (m = {m}, ef_construction = {efc}) "
         "WHERE encoder = '{encoder}'"
     ).format(

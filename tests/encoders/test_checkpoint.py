@@ -147,6 +147,12 @@ def _bad_view() -> dict:
     return {"state": {"w": Tensor(storage, 1, (3,), (1,))}, "storages": [storage]}
 
 
+def _zero_stride_bomb() -> dict:
+    """Three stored floats that zero strides would blow up into a 10^12-element array."""
+    storage = Storage("s", np.ones(3, "<f4"))
+    return {"state": {"w": Tensor(storage, 0, (10**6, 10**6), (0, 0))}, "storages": [storage]}
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -155,9 +161,10 @@ def _bad_view() -> dict:
         ({"cut": 4}, "truncated"),
         ({"keys": []}, "do not match"),
         (_bad_view(), "outside its storage"),
+        (_zero_stride_bomb(), "more elements than its storage"),
         ({"state": [1, 2, 3], "storages": []}, "state dict"),
     ],
-    ids=["magic", "protocol", "truncated", "keys", "out-of-bounds-view", "not-a-dict"],
+    ids=["magic", "protocol", "truncated", "keys", "out-of-bounds-view", "zero-stride-bomb", "not-a-dict"],
 )
 def test_malformed_checkpoints_are_refused(write, options, message):
     with pytest.raises(CheckpointError, match=message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.files.base import ContentFile
 from django.test import override_settings
@@ -207,3 +209,29 @@ def test_stored_image_over_the_byte_cap_fails_without_being_read_whole(make_prod
     assert product.image.size > 5_000
     assert sync_products([product.pk]).failed == 1
     assert ProductImageEmbedding.objects.get(product=product).error.startswith("too_large")
+
+
+@pytest.mark.usefixtures("eager_retries")
+def test_final_outage_keeps_ready_vectors_searchable(make_product):
+    with override_settings(VISUAL_SEARCH={**THUMBNAIL, "ADAPTER": "shop.adapters.ShopProductAdapter"}):
+        product = make_product("chelsea")
+        sync_products([product.pk])
+    with override_settings(VISUAL_SEARCH=flaky(failures=100)):
+        embed_products.apply(args=([product.pk],), kwargs={"force": True})
+    row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
+    assert row.status == EmbeddingStatus.READY and row.embedding is not None
+    assert "simulated encoder outage" in row.error
+
+
+@pytest.mark.usefixtures("eager_retries")
+def test_one_unreadable_product_does_not_hold_back_its_batch(make_product, settings):
+    good, bad = make_product("chelsea"), make_product("coffee")
+    # A directory where the file should be: reading it is an OSError that is not "missing".
+    (Path(settings.MEDIA_ROOT) / "not-a-file").mkdir(exist_ok=True)
+    bad.image.name = "not-a-file"
+    bad.save()
+    with override_settings(VISUAL_SEARCH={**settings.VISUAL_SEARCH, "TASK_MAX_RETRIES": 1}):
+        embed_products.apply(args=([good.pk, bad.pk],))
+    assert ProductImageEmbedding.objects.get(product=good).status == EmbeddingStatus.READY
+    failed = ProductImageEmbedding.objects.get(product=bad)
+    assert failed.status == EmbeddingStatus.FAILED and "Is a directory" in failed.error

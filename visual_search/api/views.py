@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -27,7 +28,7 @@ class SimilarProductsView(APIView):
         model = get_product_model()
         try:
             product = model._default_manager.get(pk=pk)
-        except (model.DoesNotExist, ValueError, TypeError):
+        except (model.DoesNotExist, ValueError, TypeError, ValidationError):  # e.g. "abc" for a UUID key
             raise Http404("No such product.") from None
         results = similar_products(product, params.validated_data.get("k"))
         return Response({"product": str(product.pk), "results": _results(request, results)})
@@ -40,7 +41,11 @@ class SearchByImageView(APIView):
 
     def post(self, request) -> Response:
         # Refuse oversized bodies before Django spools them to disk.
-        if int(request.META.get("CONTENT_LENGTH") or 0) > int(vs_settings.MAX_IMAGE_BYTES) + 64 * 1024:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # a malformed header; the upload's own size is checked below
+        if length > int(vs_settings.MAX_IMAGE_BYTES) + 64 * 1024:
             return Response(
                 {"code": "too_large", "detail": f"Images may be at most {vs_settings.MAX_IMAGE_BYTES} bytes."},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

