@@ -28,3 +28,10 @@ class ShopProductAdapter(ProductAdapter):
 
     def get_product_pk(self, image: ProductImage) -> int:
         return image.product_id
+
+    def get_image_url(self, product: Product) -> str | None:
+        # The main image needs no gallery query, which matters for a carousel of results.
+        if product.image:
+            return product.image.url
+        first = product.gallery.exclude(image="").first()
+        return first.image.url if first else None
