@@ -26,6 +26,9 @@ class ShopProductAdapter(ProductAdapter):
         ]
         return refs
 
+    def affects_embeddings(self, update_fields: frozenset[str]) -> bool:
+        return "image" in update_fields
+
     def get_product_pk(self, image: ProductImage) -> int:
         return image.product_id
 

@@ -62,6 +62,14 @@ class ProductAdapter:
             f"{type(self).__name__} lists image_models but does not implement get_product_pk()."
         )
 
+    def affects_embeddings(self, update_fields: frozenset[str]) -> bool:
+        """Whether a ``save(update_fields=...)`` touching these fields can change embeddings.
+
+        The default says yes, to be safe; override it so that, say, a stock update
+        does not make a worker re-read every image of the product.
+        """
+        return True
+
     def get_title(self, product: models.Model) -> str:
         """How a result is named in the HTML views and the API."""
         return str(product)
@@ -87,6 +95,9 @@ class ProductAdapter:
 
 class ImageFieldAdapter(ProductAdapter):
     """Embeds the single ImageField named by ``VISUAL_SEARCH["IMAGE_FIELD"]``."""
+
+    def affects_embeddings(self, update_fields: frozenset[str]) -> bool:
+        return vs_settings.IMAGE_FIELD in update_fields
 
     def get_images(self, product: models.Model) -> list[ProductImageRef]:
         field_name = vs_settings.IMAGE_FIELD

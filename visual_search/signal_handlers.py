@@ -47,8 +47,12 @@ def _flush(using: str) -> None:
             enqueue_products(pks[start : start + batch])
 
 
-def product_saved(sender, instance, raw: bool = False, using: str = "default", **kwargs) -> None:
+def product_saved(
+    sender, instance, raw: bool = False, using: str = "default", update_fields=None, **kwargs
+) -> None:
     if raw or not vs_settings.AUTO_EMBED:
+        return
+    if update_fields is not None and not get_adapter().affects_embeddings(frozenset(update_fields)):
         return
     schedule_embedding(instance.pk, using)
 

@@ -156,6 +156,17 @@ def test_save_enqueues_once_per_transaction(make_product, django_capture_on_comm
     assert ProductImageEmbedding.objects.filter(product=product, status=EmbeddingStatus.READY).count() == 2
 
 
+def test_saves_of_unrelated_fields_send_nothing(make_product, django_capture_on_commit_callbacks):
+    product = make_product("chelsea")
+    with django_capture_on_commit_callbacks() as callbacks:
+        product.in_stock = False
+        product.save(update_fields=["in_stock"])
+    assert callbacks == []
+    with django_capture_on_commit_callbacks() as callbacks:
+        product.save(update_fields=["image", "in_stock"])
+    assert len(callbacks) == 1
+
+
 def test_auto_embed_off_sends_nothing(make_product, django_capture_on_commit_callbacks, settings):
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
