@@ -8,7 +8,7 @@ are searchable, and which related models hold images (a gallery, say).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from django.db import models
 
@@ -109,7 +109,3 @@ def get_adapter() -> ProductAdapter:
     """Return an instance of the configured adapter class."""
     return vs_settings.ADAPTER()
 
-
-def iter_product_pks(queryset: models.QuerySet, chunk_size: int = 2000) -> Iterable[Any]:
-    """Yield primary keys of ``queryset`` in order, in chunks, without loading rows."""
-    yield from queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=chunk_size)
