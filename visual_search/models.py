@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import VectorField
@@ -70,3 +71,87 @@ class ProductImageEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}/{self.image_key} [{self.encoder}] {self.status}"
+
+
+class SyncRequest(models.Model):
+    """Work owed: a product whose embeddings must be brought up to date (a transactional outbox).
+
+    Written in the same transaction as the save or delete that makes the work
+    necessary, so a lost task, a broker outage or a crashed worker never loses
+    it, and a rolled-back save owes nothing. Workers claim rows with a lease and
+    delete a row only if it was not requested again while they worked on it.
+    """
+
+    product = models.OneToOneField(
+        get_product_model_label(),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="visual_sync_request",
+        verbose_name=_("product"),
+    )
+    requested_at = models.DateTimeField(_("requested"), db_index=True)
+    force = models.BooleanField(_("re-embed unchanged images"), default=False)
+    # Null for work owed by a save: it belongs to no job and cannot be paused or cancelled.
+    job = models.ForeignKey(
+        "BulkJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="requests",
+        verbose_name=_("bulk job"),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)  # retry backoff
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)  # a worker's lease
+
+    class Meta:
+        verbose_name = _("sync request")
+        verbose_name_plural = _("sync requests")
+        indexes = [models.Index(fields=["job", "claimed_until"], name="visual_search_req_job")]
+
+    def __str__(self) -> str:
+        return f"sync {self.product_id}"
+
+
+class BulkJobMode(models.TextChoices):
+    MISSING = "missing", _("Missing: never embedded or pending")
+    STALE = "stale", _("Stale: from an older encoder version")
+    FAILED = "failed", _("Failed: retry images that failed")
+    ALL = "all", _("All: every searchable product, unchanged images skipped")
+    FORCE = "force", _("Force: re-embed every image")
+
+
+class BulkJobState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused")
+    CANCELLED = "cancelled", _("Cancelled")
+    FINISHED = "finished", _("Finished")
+
+
+class BulkJob(models.Model):
+    """A stored, resumable bulk re-embed: its products are the ``SyncRequest`` rows pointing at it."""
+
+    mode = models.CharField(_("mode"), max_length=10, choices=BulkJobMode.choices)
+    encoder = models.CharField(_("encoder"), max_length=100)
+    state = models.CharField(
+        _("state"), max_length=10, choices=BulkJobState.choices, default=BulkJobState.QUEUED, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("started by"),
+    )
+    total = models.PositiveIntegerField(_("products"), default=0)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    message = models.TextField(_("message"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("bulk re-embed job")
+        verbose_name_plural = _("bulk re-embed jobs")
+        ordering = ["-created_at"]
+        permissions = [("run_bulkjob", _("Can start, pause, resume and cancel bulk re-embeds"))]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} [{self.encoder}] {self.state}"
