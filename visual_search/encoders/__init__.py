@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 from visual_search.conf import vs_settings
 from visual_search.encoders.base import Encoder
 
-__all__ = ["Encoder", "get_encoder", "load_encoder"]
+__all__ = ["Encoder", "get_encoder", "get_indexing_encoders", "get_search_encoder", "load_encoder"]
 
 
 def load_encoder(backend: str, options: dict | None = None) -> Encoder:
@@ -36,3 +36,18 @@ def get_encoder() -> Encoder:
     if "BACKEND" not in config:
         raise ImproperlyConfigured('VISUAL_SEARCH["ENCODER"] needs a "BACKEND" dotted path.')
     return load_encoder(config["BACKEND"], config.get("OPTIONS"))
+
+
+def get_search_encoder() -> Encoder:
+    """The encoder whose vectors searches are answered from.
+
+    During an encoder switch this stays the previous encoder until the
+    configured one covers the searchable catalogue (see ``encoder_switch``).
+    """
+    return get_encoder()
+
+
+def get_indexing_encoders() -> list[Encoder]:
+    """The encoders whose vectors sync keeps up to date: the configured one first, then the one search serves."""
+    configured, serving = get_encoder(), get_search_encoder()
+    return [configured] if serving.id == configured.id else [configured, serving]
