@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import models
 
 from shop.models import Product, ProductImage
-from visual_search.adapters import ProductAdapter, ProductImageRef
+from visual_search.adapters import ProductAdapter, ProductDisplay, ProductImageRef
+from visual_search.filters import SearchFilter
 
 
 class ShopProductAdapter(ProductAdapter):
     """Embeds each product's main image and every gallery image."""
 
     image_models = ("shop.ProductImage",)
+
+    filters = {
+        "category": SearchFilter("category__slug", "string", "Category slug, e.g. dress."),
+        "price_min": SearchFilter("price__gte", "decimal", "Lowest price, inclusive."),
+        "price_max": SearchFilter("price__lte", "decimal", "Highest price, inclusive."),
+        "in_stock": SearchFilter("in_stock", "boolean", "true: only products in stock."),
+    }
 
     def get_queryset(self) -> models.QuerySet:
         return Product.objects.select_related("category")
@@ -38,3 +48,27 @@ class ShopProductAdapter(ProductAdapter):
             return product.image.url
         first = product.gallery.exclude(image="").first()
         return first.image.url if first else None
+
+    def get_price(self, product: Product):
+        return product.price
+
+    def is_in_stock(self, product: Product) -> bool:
+        return product.in_stock
+
+    def get_display(self, products: Sequence[Product]) -> dict[int, ProductDisplay]:
+        # One gallery query for the products without a main image, whatever the page size.
+        without_main = [p.pk for p in products if not p.image]
+        first_gallery: dict[int, str] = {}
+        if without_main:
+            for image in ProductImage.objects.filter(product_id__in=without_main).exclude(image=""):
+                first_gallery.setdefault(image.product_id, image.image.url)
+        return {
+            p.pk: ProductDisplay(
+                title=self.get_title(p),
+                url=self.get_url(p),
+                image_url=p.image.url if p.image else first_gallery.get(p.pk),
+                price=p.price,
+                in_stock=p.in_stock,
+            )
+            for p in products
+        }

@@ -7,12 +7,17 @@ are searchable, and which related models hold images (a gallery, say).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from visual_search.conf import get_product_model, vs_settings
+
+if TYPE_CHECKING:
+    from visual_search.filters import SearchFilter
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,27 @@ class ProductImageRef:
         return file.read(size)
 
 
+@dataclass(frozen=True)
+class ProductDisplay:
+    """What a result shows of a product: read once per page through ``get_display()``."""
+
+    title: str
+    url: str | None = None
+    image_url: str | None = None  # a thumbnail, not necessarily the original
+    price: Decimal | None = None
+    in_stock: bool | None = None  # None: the shop does not track stock
+
+
 class ProductAdapter:
     """Base adapter: subclass it and name your class in ``VISUAL_SEARCH["ADAPTER"]``."""
 
     #: Models whose instances are images of a product; saving or deleting one
     #: re-syncs its product. Give ``"app_label.ModelName"`` strings or classes.
     image_models: tuple[Any, ...] = ()
+
+    #: The filters searches accept: public name -> ``visual_search.filters.SearchFilter``
+    #: (a validated ORM lookup on the product). Nothing else reaches the ORM from a request.
+    filters: dict[str, SearchFilter] = {}
 
     def get_queryset(self) -> models.QuerySet:
         """Products eligible for search (also what bulk re-embedding walks)."""
@@ -85,6 +105,40 @@ class ProductAdapter:
             if url:
                 return url
         return None
+
+    def get_thumbnail_url(self, product: models.Model) -> str | None:
+        """A small image for result cards; override to use a thumbnailer. Defaults to ``get_image_url``."""
+        return self.get_image_url(product)
+
+    def get_price(self, product: models.Model) -> Decimal | None:
+        """The price shown on a result, or None."""
+        return None
+
+    def is_in_stock(self, product: models.Model) -> bool | None:
+        """Availability shown on a result; None when the shop does not track it."""
+        return None
+
+    def get_display(self, products: Sequence[models.Model]) -> dict[Any, ProductDisplay]:
+        """What results show of ``products``, keyed by pk: the bulk hook behind every results page.
+
+        The default calls the per-product methods above. Override it when they
+        query the database, so a page costs a fixed number of queries (prefetch
+        here, once for all products).
+        """
+        return {
+            p.pk: ProductDisplay(
+                title=self.get_title(p),
+                url=self.get_url(p),
+                image_url=self.get_thumbnail_url(p),
+                price=self.get_price(p),
+                in_stock=self.is_in_stock(p),
+            )
+            for p in products
+        }
+
+    def get_filters(self) -> dict[str, SearchFilter]:
+        """The declared filters, by public name."""
+        return dict(self.filters)
 
     def get_image_models(self) -> list[type[models.Model]]:
         """Resolve ``image_models`` to model classes."""

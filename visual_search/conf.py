@@ -46,6 +46,27 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
     "HNSW_EF_SEARCH": 100,
+    # Most index tuples one iterative scan visits (pgvector's hnsw.max_scan_tuples) for a filtered query.
+    "HNSW_MAX_SCAN_TUPLES": 20_000,
+    # A filter keeping at most this many products is answered by an exact scan of just those.
+    "EXACT_SEARCH_MAX_PRODUCTS": 2_000,
+    # Cosine similarity below which a result is not presented as a match (calibrated, docs/benchmarks.md).
+    "SIMILARITY_FLOOR": 0.55,
+    # The REST API's own access policy (not the host's REST_FRAMEWORK defaults); dotted paths.
+    "API_AUTHENTICATION_CLASSES": [
+        "visual_search.api.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "API_PERMISSION_CLASSES": ["visual_search.api.permissions.HasAPIAccess"],
+    # True opens the API to callers with no key and no session, under the "anon" rate.
+    "API_ALLOW_ANONYMOUS": False,
+    "API_THROTTLE_CLASSES": ["visual_search.api.throttles.CallerRateThrottle"],
+    "API_UPLOAD_THROTTLE_CLASSES": ["visual_search.api.throttles.UploadRateThrottle"],
+    # Requests per caller: "anon" (by address), "user" (session), "key" (per API key); "upload" is
+    # search-by-photo's own scope, counted per caller on top of the others. None switches one off.
+    "API_THROTTLE_RATES": {"anon": "30/min", "user": "120/min", "key": "600/min", "upload": "60/min"},
+    # Per-key overrides by key name: {"partner-x": {"key": "6000/min", "upload": "600/min"}}.
+    "API_KEY_THROTTLE_RATES": {},
     # The template the search page extends; it must define "title" and "content" blocks.
     "BASE_TEMPLATE": "visual_search/base.html",
     # Search defaults.

@@ -1,7 +1,13 @@
 """The one query service behind every view, API endpoint and template tag.
 
 Results are products ranked by their best-matching image, so a product with a
-gallery appears once. Queries run through the encoder's partial HNSW index.
+gallery appears once, and only products the adapter's ``get_queryset()``
+returns (its searchable products) are ever results. Queries run through the
+encoder's partial HNSW index, or exactly when a filter keeps few products.
+
+Public: ``similar_products()``, ``search_by_image()``, ``search_by_vector()``
+(each returns ``SearchResult``s, best first), ``embed_query_image()``. Turn
+results into what a page or the API shows with ``visual_search.results``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
+from pgvector.django import CosineDistance
 
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
@@ -67,7 +74,13 @@ def nearest_images(base: QuerySet, vector, encoder: Encoder, limit: int, *, exac
     ``base`` (for a small, filtered ``base``).
     """
     vector = np.asarray(vector, dtype=np.float32)
-    qs = annotate_distance(base, encoder.id, encoder.dimensions, vector, indexable=not exact)
+    if exact:
+        # The bare column, not the index's ``::vector(d)`` cast: the planner cannot use HNSW for it.
+        qs = base.filter(encoder=encoder.id, embedding__isnull=False).annotate(
+            distance=CosineDistance("embedding", vector)
+        )
+    else:
+        qs = annotate_distance(base, encoder.id, encoder.dimensions, vector)
     return qs.order_by("distance").values_list("product_id", "distance", "image_key")[:limit]
 
 
@@ -162,7 +175,11 @@ def similar_products(
     *,
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[SearchResult]:
-    """Products that look like ``product`` (an instance or a primary key), excluding itself."""
+    """Products that look like ``product`` (an instance or a primary key), excluding itself.
+
+    ``filters`` are ORM lookups on the product (``{"category__slug": "shirt"}``);
+    turn request parameters into them with ``visual_search.filters.parse_filters``.
+    """
     encoder = get_search_encoder()
     pk = getattr(product, "pk", product)
     vectors = list(
@@ -172,8 +189,27 @@ def similar_products(
     )
     if not vectors:
         return []
-    k = _clamp_k(k)
-    return _to_results(_nearest(vectors, k, encoder=encoder, exclude_pk=pk, filters=filters, using=using), using)
+    return _nearest(vectors, _clamp_k(k), encoder=encoder, exclude_pk=pk, filters=filters, using=using)
+
+
+def search_by_vector(
+    vector,
+    k: int | None = None,
+    filters: Mapping[str, Any] | None = None,
+    *,
+    exclude: Any = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[SearchResult]:
+    """Products whose images are nearest ``vector`` (an embedding from the search encoder).
+
+    ``exclude`` is a product (or pk) left out of the results.
+    """
+    encoder = get_search_encoder()
+    vector = np.asarray(vector, dtype=np.float32)
+    if vector.shape != (encoder.dimensions,):
+        raise ValueError(f"Expected a {encoder.dimensions}-d vector for {encoder.id}, got shape {vector.shape}.")
+    exclude_pk = getattr(exclude, "pk", exclude)
+    return _nearest([vector], _clamp_k(k), encoder=encoder, exclude_pk=exclude_pk, filters=filters, using=using)
 
 
 def embed_query_image(image) -> np.ndarray:
@@ -193,6 +229,4 @@ def search_by_image(
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[SearchResult]:
     """Products whose images look like ``image``; raises ``InvalidImage`` for a bad upload."""
-    vector = embed_query_image(image)
-    k = _clamp_k(k)
-    return _to_results(_nearest([vector], k, encoder=get_search_encoder(), filters=filters, using=using), using)
+    return search_by_vector(embed_query_image(image), k, filters, using=using)
