@@ -155,3 +155,33 @@ class BulkJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} [{self.encoder}] {self.state}"
+
+
+class StoredEncoder(models.Model):
+    """An encoder whose vectors are stored, how to build it again, and whether searches use it.
+
+    Exactly one row serves searches. When the configured encoder changes, the
+    old one keeps serving (and stays maintained by sync) until the new one's
+    vectors cover the catalogue; see ``encoder_switch.py``.
+    """
+
+    encoder = models.CharField(_("encoder"), max_length=100, primary_key=True)
+    backend = models.CharField(_("backend"), max_length=255)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    version = models.CharField(_("version"), max_length=50)
+    dimensions = models.PositiveIntegerField(_("dimensions"))
+    serving = models.BooleanField(_("serves searches"), default=False)
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    switched_at = models.DateTimeField(_("serving since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stored encoder")
+        verbose_name_plural = _("stored encoders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["serving"], condition=models.Q(serving=True), name="visual_search_one_serving_encoder"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.encoder}{' (serving)' if self.serving else ''}"

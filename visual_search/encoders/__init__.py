@@ -41,13 +41,17 @@ def get_encoder() -> Encoder:
 def get_search_encoder() -> Encoder:
     """The encoder whose vectors searches are answered from.
 
-    During an encoder switch this stays the previous encoder until the
-    configured one covers the searchable catalogue (see ``encoder_switch``).
+    The configured one, except during an encoder switch: then the previous
+    encoder until the configured one covers the searchable catalogue (see
+    ``visual_search.encoder_switch``).
     """
-    return get_encoder()
+    from visual_search.encoder_switch import serving_encoder  # noqa: PLC0415 - reads the database
+
+    return serving_encoder()
 
 
 def get_indexing_encoders() -> list[Encoder]:
     """The encoders whose vectors sync keeps up to date: the configured one first, then the one search serves."""
-    configured, serving = get_encoder(), get_search_encoder()
-    return [configured] if serving.id == configured.id else [configured, serving]
+    from visual_search.encoder_switch import indexing_encoders  # noqa: PLC0415
+
+    return indexing_encoders()

@@ -1,0 +1,115 @@
+"""Switching encoders without downtime: search stays on the old vectors until the new ones cover the catalogue."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from visual_search import encoder_switch
+from visual_search.encoders import get_encoder, get_indexing_encoders, get_search_encoder
+from visual_search.encoders.thumbnail import ThumbnailEncoder
+from visual_search.indexing import sync_products
+from visual_search.models import EmbeddingStatus, ProductImageEmbedding, StoredEncoder, SyncRequest
+from visual_search.search import similar_products
+from visual_search.vector_index import ensure_hnsw_index, index_exists
+
+pytestmark = pytest.mark.django_db
+
+OLD = "visual_search.encoders.thumbnail.ThumbnailEncoder"
+NEW = "tests.visual_search.test_encoder_switch.NewThumbnailEncoder"
+
+
+class NewThumbnailEncoder(ThumbnailEncoder):
+    """Another vector space (another id) with the same cheap arithmetic."""
+
+    id = "thumbnail-new"
+
+
+def configure(settings, backend: str) -> None:
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": {"BACKEND": backend}, "AUTO_EMBED": False}
+
+
+def manage(*args: str) -> str:
+    out = io.StringIO()
+    call_command("visual_search_encoder", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def old_catalogue(settings, make_product):
+    """Three products embedded under the old encoder, which serves searches."""
+    configure(settings, OLD)
+    products = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
+    sync_products([p.pk for p in products])
+    with connection.cursor() as cursor:  # CREATE INDEX refuses to run with deferred FK checks pending
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    ensure_hnsw_index("thumbnail", ThumbnailEncoder.dimensions)
+    assert get_search_encoder().id == "thumbnail"
+    return products
+
+
+def test_search_stays_on_the_old_encoder_until_the_new_one_covers_the_catalogue(settings, old_catalogue):
+    cat, coffee, rocket = old_catalogue
+    before = [r.product.pk for r in similar_products(cat, k=2)]
+    configure(settings, NEW)
+
+    assert get_encoder().id == "thumbnail-new"
+    assert get_search_encoder().id == "thumbnail"
+    assert [e.id for e in get_indexing_encoders()] == ["thumbnail-new", "thumbnail"]
+    assert [r.product.pk for r in similar_products(cat, k=2)] == before  # answered from the old vectors
+
+    sync_products([cat.pk, coffee.pk], encoder=get_encoder())
+    encoder_switch.clear_caches()
+    cover = encoder_switch.coverage()
+    assert (cover.products_with_old_vectors, cover.not_covered, cover.complete) == (3, 1, False)
+    assert get_search_encoder().id == "thumbnail"
+    assert "Switch pending: 66.7% of 3 products covered" in manage("status")
+
+    sync_products([rocket.pk], encoder=get_encoder())
+    encoder_switch.clear_caches()
+
+    assert get_search_encoder().id == "thumbnail-new"
+    assert StoredEncoder.objects.get(serving=True).encoder == "thumbnail-new"
+    assert index_exists("thumbnail-new", NewThumbnailEncoder.dimensions)  # built at the switch
+    assert [e.id for e in get_indexing_encoders()] == ["thumbnail-new"]
+    assert similar_products(cat, k=2)
+
+
+def test_work_owed_holds_the_switch_back(settings, old_catalogue):
+    configure(settings, NEW)
+    sync_products([p.pk for p in old_catalogue], encoder=get_encoder())
+    SyncRequest.objects.create(product=old_catalogue[0], requested_at=timezone.now())  # a save not yet synced
+    encoder_switch.clear_caches()
+
+    assert get_search_encoder().id == "thumbnail"
+    assert encoder_switch.coverage().owed == 1
+
+
+def test_an_admin_switches_early_then_prunes_the_old_vectors(settings, old_catalogue):
+    configure(settings, NEW)
+    with pytest.raises(CommandError, match="Searches still answer from thumbnail"):
+        manage("prune", "thumbnail")
+
+    assert "Searches now answer from thumbnail-new." in manage("switch")
+    assert "already answer" in manage("switch")
+    assert get_search_encoder().id == "thumbnail-new"
+    with pytest.raises(CommandError, match="configured encoder"):
+        manage("prune", "thumbnail-new")
+
+    assert "Deleted 3 rows of encoder thumbnail" in manage("prune", "thumbnail")
+    assert not ProductImageEmbedding.objects.filter(encoder="thumbnail").exists()
+    assert not index_exists("thumbnail", ThumbnailEncoder.dimensions)
+    assert not StoredEncoder.objects.filter(encoder="thumbnail").exists()
+
+
+def test_first_use_records_the_configured_encoder_as_serving(settings, db):
+    configure(settings, OLD)
+
+    assert get_search_encoder().id == "thumbnail"
+    stored = StoredEncoder.objects.get()
+    assert (stored.encoder, stored.backend, stored.serving, stored.dimensions) == ("thumbnail", OLD, True, 256)
+    assert not ProductImageEmbedding.objects.filter(status=EmbeddingStatus.PENDING).exists()
