@@ -72,6 +72,11 @@ DEFAULTS: dict[str, Any] = {
     # Search defaults.
     "DEFAULT_RESULTS": 12,
     "MAX_RESULTS": 100,
+    # Where visual_search_evaluate caches embeddings of evaluation photos (None: ~/.cache/visual-search).
+    "EVALUATION_CACHE_DIR": None,
+    # Category suggestion: the product field holding the category, and how many neighbours vote.
+    "CATEGORY_FIELD": "category",
+    "SUGGEST_NEIGHBOURS": 10,
 }
 
 IMPORT_STRINGS = ("ADAPTER",)
