@@ -42,6 +42,17 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,
     "ALLOWED_IMAGE_FORMATS": ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"],
+    # Long side over short side; a 1 x 100000 strip is refused from its header.
+    "MAX_IMAGE_ASPECT_RATIO": 20,
+    # Bytes of decoded pixels one process holds at once over all concurrent decodes; an image
+    # whose decode alone needs more is refused. 4 bytes x MAX_IMAGE_PIXELS fits.
+    "DECODE_MEMORY_BUDGET": 160 * 1024 * 1024,
+    # Query photos decode (JPEG draft, else a box shrink) to a short side of at least this.
+    "QUERY_IMAGE_SIZE": 512,
+    # Reverse proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR only).
+    "TRUSTED_PROXIES": 0,
+    # The search page's own throttle: "anon" per client address, "user" per logged-in user.
+    "PAGE_THROTTLE_RATES": {"anon": "20/min", "user": "60/min"},
     # HNSW build and query parameters (pgvector defaults are m=16, ef_construction=64, ef_search=40).
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,

@@ -217,7 +217,8 @@ def embed_query_image(image) -> np.ndarray:
     from PIL import Image  # noqa: PLC0415
 
     if not isinstance(image, Image.Image):
-        image = open_image(image)
+        # Decoded at a reduced size, upright RGB: a query photo never stays full size in memory.
+        image = open_image(image, target_size=int(vs_settings.QUERY_IMAGE_SIZE))
     return get_search_encoder().embed([image])[0]
 
 
