@@ -6,6 +6,9 @@
 * ``visual_search.E004``: the encoder or adapter setting cannot be loaded.
 * ``visual_search.W001``: the configured encoder has no (valid) HNSW index yet.
 * ``visual_search.W002``: the database could not be inspected.
+* ``visual_search.W003``: no Celery app of the project's is loaded, so tasks would go through Celery's default app.
+* ``visual_search.W004``: the Celery broker is not configured (Celery's default amqp://guest@localhost//).
+* ``visual_search.W005``: the broker is Redis but the ``redis`` package is missing (``pip install django-visual-search[redis]``).
 """
 
 from __future__ import annotations
@@ -93,3 +96,36 @@ def check_database(app_configs=None, databases=None, **kwargs) -> list:
                 hint="Run `manage.py visual_search_index` (migrate creates it for the configured encoder).",
                 id="visual_search.W001"))
     return errors
+
+
+CELERY_DEFAULT_BROKER = "amqp://guest@localhost//"
+CELERY_HINT = (
+    "Create your project's Celery app in yourproject/celery.py and import it in yourproject/__init__.py "
+    "(see the README, 'Add it to your shop'), then run `celery -A yourproject worker`."
+)
+
+
+@register("visual_search")
+def check_celery(app_configs=None, **kwargs) -> list:
+    """Would this app's tasks reach a real broker through the project's Celery app?"""
+    from celery import _state  # noqa: PLC0415 - Celery's own record of the current and fallback apps
+
+    app = _state.get_current_app()
+    if app is _state.default_app and app.main == "default":
+        # shared_task binds to the current app; without the project's, that is Celery's fallback
+        # app, which ignores Django's CELERY_* settings and publishes to amqp://localhost.
+        return [Warning("visual_search's tasks would be sent through Celery's default app, which ignores "
+                        "your CELERY_* settings.", hint=CELERY_HINT, id="visual_search.W003")]
+    url = app.conf.broker_url
+    if not url or url in (CELERY_DEFAULT_BROKER, "amqp://guest:**@localhost:5672//"):
+        return [Warning(f"The Celery broker is not configured: tasks would go to {CELERY_DEFAULT_BROKER}.",
+                        hint="Set CELERY_BROKER_URL (e.g. redis://localhost:6379/0).", id="visual_search.W004")]
+    if str(url).split(":", 1)[0] in ("redis", "rediss", "redis+socket", "sentinel"):
+        try:
+            import redis  # noqa: F401, PLC0415
+        except ImportError:
+            return [Warning("The Celery broker is Redis, but the redis package is not installed: workers "
+                            "will crash and saves cannot queue work.",
+                            hint="pip install 'django-visual-search[redis]' (or celery[redis]).",
+                            id="visual_search.W005")]
+    return []

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_SIZE": 32,
     # Celery routing and retries for embedding tasks.
     "TASK_QUEUE": None,
+    # Bulk jobs' work goes to this queue when set, so a big re-embed never delays on-save work.
+    "TASK_QUEUE_BULK": None,
     "TASK_MAX_RETRIES": 5,
     "TASK_RETRY_BACKOFF_MAX": 600,
     # A task running longer than this is stopped and retried, so no worker hangs on one batch.
@@ -80,6 +82,12 @@ DEFAULTS: dict[str, Any] = {
     "API_KEY_THROTTLE_RATES": {},
     # The template the search page extends; it must define "title" and "content" blocks.
     "BASE_TEMPLATE": "visual_search/base.html",
+    # The database alias searches read (e.g. a read replica); embeddings are always written to "default".
+    "SEARCH_DATABASE": "default",
+    # visual_search_health and GET /visual-search/health/: seconds per broker/worker probe, and
+    # how long work owed by a save may wait before the app reports itself unhealthy.
+    "HEALTH_TIMEOUT": 2.0,
+    "HEALTH_MAX_BACKLOG_AGE": 900,
     # Search defaults.
     "DEFAULT_RESULTS": 12,
     "MAX_RESULTS": 100,

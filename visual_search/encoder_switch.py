@@ -56,20 +56,25 @@ def _record(encoder: Encoder, *, serving: bool = False):
     return stored
 
 
-def serving_encoder() -> Encoder:
-    """The encoder searches answer from (``get_search_encoder()``); see the module docstring."""
+def serving_encoder(*, record: bool = True) -> Encoder:
+    """The encoder searches answer from (``get_search_encoder()``); see the module docstring.
+
+    With ``record`` False nothing is written: no first-use row, no automatic switch (health checks).
+    """
     from visual_search.models import StoredEncoder  # noqa: PLC0415
 
     configured = get_encoder()
     serving = StoredEncoder.objects.filter(serving=True).first()
     if serving is None:  # first use: the configured encoder serves
+        if not record:
+            return configured
         with transaction.atomic():
             _record(configured, serving=True)
             StoredEncoder.objects.filter(encoder=configured.id).update(serving=True)
         return configured
     if serving.encoder == configured.id:
         return configured
-    if _covered_now(configured, serving.encoder):
+    if record and _covered_now(configured, serving.encoder):
         switch_to(configured)
         return configured
     try:
@@ -83,9 +88,9 @@ def serving_encoder() -> Encoder:
     return old
 
 
-def indexing_encoders() -> list[Encoder]:
+def indexing_encoders(*, record: bool = True) -> list[Encoder]:
     """The configured encoder first, then the one still serving searches if it is another."""
-    configured, serving = get_encoder(), serving_encoder()
+    configured, serving = get_encoder(), serving_encoder(record=record)
     return [configured] if serving.id == configured.id else [configured, serving]
 
 

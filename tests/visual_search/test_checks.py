@@ -104,3 +104,58 @@ def test_check_and_imports_do_not_load_tensorflow():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "efficientnet-lite0 1280" in result.stdout and "clean" in result.stdout
+
+
+@pytest.fixture
+def celery_state(monkeypatch):
+    """Celery's own record of the current app, restored after the test."""
+    from celery import _state  # noqa: PLC0415
+
+    monkeypatch.setattr(_state._tls, "current_app", _state._tls.current_app)
+    monkeypatch.setattr(_state, "default_app", _state.default_app)
+    return _state
+
+
+@pytest.mark.django_db
+def test_w003_tasks_would_go_through_celerys_default_app(celery_state):
+    # What a host without celery.py and the __init__.py import has: no app of its own loaded.
+    celery_state._tls.current_app = None
+    celery_state.default_app = None
+
+    output = run_check_warnings()
+
+    assert "visual_search.W003" in output and "Celery's default app" in output
+    assert "yourproject/__init__.py" in output
+
+
+@pytest.mark.django_db
+def test_w004_unconfigured_broker(celery_state, monkeypatch):
+    from config.celery import app  # noqa: PLC0415
+
+    monkeypatch.setattr(app.conf, "broker_url", None)
+    monkeypatch.delenv("CELERY_BROKER_URL")  # Celery reads it before its own setting
+
+    assert "visual_search.W004" in run_check_warnings()
+
+
+@pytest.mark.django_db
+def test_w005_redis_broker_without_the_redis_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)  # what `import redis` meets when it is not installed
+
+    output = run_check_warnings()
+
+    assert "visual_search.W005" in output and "django-visual-search[redis]" in output
+
+
+@pytest.mark.django_db
+def test_the_demo_projects_celery_app_passes(capsys):
+    call_command("check")
+    assert "visual_search.W00" not in capsys.readouterr().err
+
+
+def run_check_warnings() -> str:
+    import io  # noqa: PLC0415
+
+    err = io.StringIO()
+    call_command("check", stderr=err, stdout=io.StringIO())
+    return err.getvalue()

@@ -9,12 +9,14 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from tests.conftest import photo_bytes
+
 from visual_search import encoder_switch
 from visual_search.encoders import get_encoder, get_indexing_encoders, get_search_encoder
 from visual_search.encoders.thumbnail import ThumbnailEncoder
-from visual_search.indexing import sync_products
+from visual_search.sync import sync_products
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding, StoredEncoder, SyncRequest
-from visual_search.search import similar_products
+from visual_search.search import search_by_image
 from visual_search.vector_index import ensure_hnsw_index, index_exists
 
 pytestmark = pytest.mark.django_db
@@ -39,11 +41,18 @@ def manage(*args: str) -> str:
     return out.getvalue()
 
 
+def top_hit(product) -> int:
+    """The best match for the product's own photo, searched from whatever encoder serves searches."""
+    return search_by_image(photo_bytes(product.name_photo), k=1)[0].product.pk
+
+
 @pytest.fixture
 def old_catalogue(settings, make_product):
     """Three products embedded under the old encoder, which serves searches."""
     configure(settings, OLD)
     products = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
+    for product, name in zip(products, ("chelsea", "coffee", "rocket")):
+        product.name_photo = name
     sync_products([p.pk for p in products])
     with connection.cursor() as cursor:  # CREATE INDEX refuses to run with deferred FK checks pending
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -54,19 +63,19 @@ def old_catalogue(settings, make_product):
 
 def test_search_stays_on_the_old_encoder_until_the_new_one_covers_the_catalogue(settings, old_catalogue):
     cat, coffee, rocket = old_catalogue
-    before = [r.product.pk for r in similar_products(cat, k=2)]
     configure(settings, NEW)
 
     assert get_encoder().id == "thumbnail-new"
     assert get_search_encoder().id == "thumbnail"
     assert [e.id for e in get_indexing_encoders()] == ["thumbnail-new", "thumbnail"]
-    assert [r.product.pk for r in similar_products(cat, k=2)] == before  # answered from the old vectors
+    assert top_hit(rocket) == rocket.pk  # answered from the old vectors: the new encoder has none yet
 
     sync_products([cat.pk, coffee.pk], encoder=get_encoder())
     encoder_switch.clear_caches()
     cover = encoder_switch.coverage()
     assert (cover.products_with_old_vectors, cover.not_covered, cover.complete) == (3, 1, False)
     assert get_search_encoder().id == "thumbnail"
+    assert top_hit(rocket) == rocket.pk  # still the old vectors: the rocket has no new one
     assert "Switch pending: 66.7% of 3 products covered" in manage("status")
 
     sync_products([rocket.pk], encoder=get_encoder())
@@ -76,7 +85,7 @@ def test_search_stays_on_the_old_encoder_until_the_new_one_covers_the_catalogue(
     assert StoredEncoder.objects.get(serving=True).encoder == "thumbnail-new"
     assert index_exists("thumbnail-new", NewThumbnailEncoder.dimensions)  # built at the switch
     assert [e.id for e in get_indexing_encoders()] == ["thumbnail-new"]
-    assert similar_products(cat, k=2)
+    assert top_hit(cat) == cat.pk and top_hit(rocket) == rocket.pk
 
 
 def test_work_owed_holds_the_switch_back(settings, old_catalogue):
