@@ -4,10 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FASHION_MNIST := /usr/share/datasets/fashion-mnist
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test install fashion-mnist benchmarks benchmark-latency clean
+.PHONY: demo test install benchmarks benchmark-latency clean
 
 install: $(VENV)/.installed
 
@@ -17,15 +16,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The demo catalogue: Fashion-MNIST from Debian's package, unless SOURCE=<folder of photos> is given.
-fashion-mnist:
-	@if [ -z "$(SOURCE)" ] && [ ! -d $(FASHION_MNIST) ]; then \
-		echo "Installing Debian's dataset-fashion-mnist for the demo catalogue"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y dataset-fashion-mnist || { $$SUDO apt-get update && $$SUDO apt-get install -y dataset-fashion-mnist; }; \
-	fi
-
-demo: install fashion-mnist
+# The demo catalogue: the photos committed in shop/demo_photos/, unless SOURCE=<folder of photos> is given.
+demo: install
 	$(BIN)/python manage.py demo --addr $(ADDR) $(if $(SOURCE),--source $(SOURCE))
 
 test: install

@@ -1,24 +1,20 @@
-"""Fill the catalogue from an image folder or from Debian's Fashion-MNIST package.
+"""Fill the catalogue from the committed demo photos or from any image folder.
 
 Both importers are idempotent: each product's slug is derived from its source
-(category + file stem, or the Fashion-MNIST row), and existing slugs are skipped.
-Products are saved through ``Model.save()`` so visual_search's receivers see them.
+(category + file stem), and existing slugs are skipped. Products are saved
+through ``Model.save()`` so visual_search's receivers see them.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
+import csv
 import logging
 import random
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
 
-import numpy as np
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.utils.text import slugify
 from PIL import Image, UnidentifiedImageError
 
@@ -28,14 +24,11 @@ logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
 
+#: Real product photos committed with the demo (see demo_photos/SOURCE.md).
+DEMO_PHOTOS = Path(__file__).resolve().parent / "demo_photos"
+MANIFEST_COLUMNS = {"file", "category", "title", "price", "stock"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 SPLIT_NAMES = ("train", "validation", "val", "test")
-FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
-FASHION_MNIST_SIZE = 224
 IN_STOCK_RATE = 0.85
 
 
@@ -76,63 +69,43 @@ def import_folder(
     return created
 
 
-def import_fashion_mnist(
+def import_demo_photos(
     root: Path | str | None = None,
-    per_category: int = 30,
+    per_category: int | None = None,
     *,
     log: Log | None = None,
 ) -> int:
-    """Create ``per_category`` products per Fashion-MNIST class from its training set; return how many."""
+    """Create the products listed in ``root/manifest.csv`` (default: the committed demo photos)."""
     log = log or logger.info
-    root = Path(root or FASHION_MNIST_ROOT)
-    images_path = root / "train-images-idx3-ubyte.gz"
-    labels_path = root / "train-labels-idx1-ubyte.gz"
-    if not (images_path.is_file() and labels_path.is_file()):
-        raise CatalogueError(
-            f"Fashion-MNIST not found in {root}. Install it with "
-            "`apt-get install dataset-fashion-mnist`, or import a folder of photos instead."
-        )
-    with gzip.open(labels_path, "rb") as fh:
-        labels = read_idx(fh)
-    rows = _first_rows_per_class(labels, per_category)
-    if not rows:
-        return 0
-    with gzip.open(images_path, "rb") as fh:
-        # Only decode the prefix we need: the full file is 47 MB uncompressed.
-        images = read_idx(fh, max_items=max(rows) + 1)
+    root = Path(root or DEMO_PHOTOS)
+    by_category: dict[str, list[dict[str, str]]] = {}
+    for row in _read_manifest(root / "manifest.csv"):
+        by_category.setdefault(row["category"], []).append(row)
     created = 0
-    for label, class_rows in enumerate(_rows_by_label(rows, labels)):
-        if not class_rows:
-            continue
-        category = _get_category(FASHION_MNIST_CLASSES[label])
+    for name, rows in by_category.items():
+        category = _get_category(name)
         new = 0
-        for number, row in enumerate(class_rows, start=1):
-            slug = f"fashion-mnist-{row}"
+        for row in rows[:per_category]:
+            path = root / row["file"]
+            slug = slugify(f"demo-{path.parent.name}-{path.stem}")[:200]
             if Product.objects.filter(slug=slug).exists():
                 continue
-            product = _new_product(category, f"{category.name} #{number}", slug)
-            product.image.save(f"{slug}.png", ContentFile(_fashion_png(images[row])), save=False)
+            stock = int(row["stock"])
+            product = Product(
+                name=row["title"],
+                slug=slug,
+                category=category,
+                description=_describe(row["title"], stock),
+                price=Decimal(row["price"]),
+                in_stock=stock > 0,
+            )
+            with path.open("rb") as fh:
+                product.image.save(f"{slug}{path.suffix.lower()}", File(fh), save=False)
             product.save()
             new += 1
         created += new
         log(_summary(category, new))
     return created
-
-
-def read_idx(fh: BinaryIO, max_items: int | None = None) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (the MNIST format) into an array, at most ``max_items`` rows."""
-    header = fh.read(4)
-    if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] != 0x08:
-        raise CatalogueError("Not an IDX file of unsigned bytes.")
-    ndim = header[3]
-    shape = [int(n) for n in np.frombuffer(fh.read(4 * ndim), dtype=">u4")]
-    if max_items is not None:
-        shape[0] = min(shape[0], max_items)
-    count = int(np.prod(shape))
-    data = fh.read(count)
-    if len(data) != count:
-        raise CatalogueError("IDX file is truncated.")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _category_files(root: Path) -> dict[str, list[Path]]:
@@ -188,25 +161,21 @@ def _check_image(path: Path) -> None:
         image.load()
 
 
-def _first_rows_per_class(labels: np.ndarray, per_category: int) -> list[int]:
-    rows: list[int] = []
-    for label in range(len(FASHION_MNIST_CLASSES)):
-        rows.extend(int(i) for i in np.flatnonzero(labels == label)[:per_category])
-    return sorted(rows)
+def _read_manifest(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise CatalogueError(f"No manifest.csv in {path.parent}.") from None
+    missing = MANIFEST_COLUMNS - set(rows[0] if rows else ())
+    if missing:
+        raise CatalogueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}.")
+    return rows
 
 
-def _rows_by_label(rows: list[int], labels: np.ndarray) -> list[list[int]]:
-    grouped: list[list[int]] = [[] for _ in FASHION_MNIST_CLASSES]
-    for row in rows:
-        grouped[int(labels[row])].append(row)
-    return grouped
-
-
-def _fashion_png(pixels: np.ndarray) -> bytes:
-    # Fashion-MNIST draws light garments on black; invert for the white background of catalogue shots.
-    image = Image.fromarray(255 - pixels).resize(
-        (FASHION_MNIST_SIZE, FASHION_MNIST_SIZE), Image.Resampling.BICUBIC
-    )
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+def _describe(title: str, stock: int) -> str:
+    if stock == 0:
+        return f"{title}. Sold out for now; back soon."
+    if stock < 5:
+        return f"{title}. Only {stock} left."
+    return f"{title}. In stock and ready to ship."

