@@ -60,3 +60,14 @@ def vector_catalogue(thumbnail_encoder, db):
         return products, vectors
 
     return make
+
+
+def build_index(encoder) -> None:
+    """The encoder's HNSW index, inside the test's transaction (deferred FK checks run first)."""
+    from django.db import connection  # noqa: PLC0415
+
+    from visual_search.vector_index import ensure_hnsw_index  # noqa: PLC0415
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    ensure_hnsw_index(encoder.id, encoder.dimensions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -10,7 +11,8 @@ from django.urls import reverse
 from PIL import Image
 
 from tests.conftest import photo_bytes
-from visual_search.indexing import sync_products
+from tests.visual_search.api_clients import api_client, api_key, fresh_throttles  # noqa: F401
+from visual_search.sync import sync_products
 
 pytestmark = pytest.mark.django_db
 
@@ -35,31 +37,37 @@ def bomb_png() -> bytes:
     return buffer.getvalue()
 
 
-def test_similar_products_endpoint(client, catalogue):
-    response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=2")
+def test_similar_products_endpoint(api_client, catalogue):
+    response = api_client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=2")
     assert response.status_code == 200
     body = response.json()
     assert body["product"] == str(catalogue["chelsea"].pk)
     assert len(body["results"]) == 2
     first = body["results"][0]
-    assert set(first) == {"id", "title", "url", "image_url", "score", "distance", "matched_image"}
+    assert set(first) == {
+        "id", "title", "url", "image_url", "price", "in_stock", "score", "distance", "relevance", "matched_image",
+    }
+    # A cat among a coffee cup, an astronaut and a rocket: the nearest are shown, but not as matches.
+    assert body["close_match"] is False and body["similarity_floor"] == 0.55
+    assert {r["relevance"] for r in body["results"]} == {"not_close"}
     assert first["url"].startswith("http://testserver/products/")
     assert first["id"] != str(catalogue["chelsea"].pk)
 
 
 @pytest.mark.parametrize("path, status", [("999999", 404), ("not-a-number", 404)])
-def test_similar_products_unknown_product(client, catalogue, path, status):
-    assert client.get(f"/api/v1/products/{path}/similar/").status_code == status
+def test_similar_products_unknown_product(api_client, catalogue, path, status):
+    response = api_client.get(f"/api/v1/products/{path}/similar/")
+    assert response.status_code == status and response.json()["code"] == "not_found"
 
 
-def test_similar_products_rejects_a_huge_k(client, catalogue):
-    response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=100000")
+def test_similar_products_rejects_a_huge_k(api_client, catalogue):
+    response = api_client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=100000")
     assert response.status_code == 400
-    assert "k" in response.json()
+    assert response.json()["code"] == "invalid" and "k" in response.json()["errors"]
 
 
-def test_search_by_image_finds_the_product(client, catalogue):
-    response = client.post(SEARCH_URL, {"image": upload(photo_bytes("coffee", quality=70)), "k": 3})
+def test_search_by_image_finds_the_product(api_client, catalogue):
+    response = api_client.post(SEARCH_URL, {"image": upload(photo_bytes("coffee", quality=70)), "k": 3})
     assert response.status_code == 200
     results = response.json()["results"]
     assert results[0]["title"] == "coffee" and results[0]["score"] > 0.9
@@ -75,30 +83,30 @@ def test_search_by_image_finds_the_product(client, catalogue):
         (photo_bytes("chelsea", fmt="PPM"), "photo.ppm", 400, "unsupported_format"),
     ],
 )
-def test_search_by_image_rejects_bad_uploads(client, catalogue, data, name, expected_status, code):
-    response = client.post(SEARCH_URL, {"image": upload(data, name)})
+def test_search_by_image_rejects_bad_uploads(api_client, catalogue, data, name, expected_status, code):
+    response = api_client.post(SEARCH_URL, {"image": upload(data, name)})
     assert response.status_code == expected_status
     assert response.json()["code"] == code
     assert response.json()["detail"]
 
 
-def test_search_by_image_rejects_a_decompression_bomb(client, catalogue):
-    response = client.post(SEARCH_URL, {"image": upload(bomb_png(), "bomb.png", "image/png")})
+def test_search_by_image_rejects_a_decompression_bomb(api_client, catalogue):
+    response = api_client.post(SEARCH_URL, {"image": upload(bomb_png(), "bomb.png", "image/png")})
     assert response.status_code == 400
     assert response.json()["code"] == "too_many_pixels"
 
 
-def test_search_by_image_rejects_an_oversized_upload(client, catalogue, settings):
+def test_search_by_image_rejects_an_oversized_upload(api_client, catalogue, settings):
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "MAX_IMAGE_BYTES": 20_000}
-    response = client.post(SEARCH_URL, {"image": upload(photo_bytes("astronaut"))})
+    response = api_client.post(SEARCH_URL, {"image": upload(photo_bytes("astronaut"))})
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
 
 
-def test_search_by_image_needs_a_file(client, catalogue):
-    response = client.post(SEARCH_URL, {})
+def test_search_by_image_needs_a_file(api_client, catalogue):
+    response = api_client.post(SEARCH_URL, {})
     assert response.status_code == 400
-    assert "image" in response.json()
+    assert response.json()["code"] == "invalid" and "image" in response.json()["errors"]
 
 
 def test_search_page_get_and_post(client, catalogue):
@@ -130,3 +138,34 @@ def test_search_page_works_without_the_demo_templates(client, catalogue, setting
     html = client.get(reverse("visual_search:search")).content.decode()
     assert "<title>Search by photo</title>" in html
     assert "Visual Search Demo Shop" not in html
+
+
+DEMO_PHOTOS = Path(__file__).resolve().parents[2] / "shop" / "demo_photos"
+
+
+@pytest.fixture
+def demo_catalogue(make_product):
+    """Three real clothing photos of each class from the demo's committed photos."""
+    if not DEMO_PHOTOS.is_dir():
+        pytest.skip("shop/demo_photos is not in this checkout")
+    paths = [p for d in sorted(DEMO_PHOTOS.iterdir()) if d.is_dir() for p in sorted(d.glob("*.jpg"))[:3]]
+    products = [make_product(p.read_bytes(), name=f"{p.parent.name} {p.stem}") for p in paths]
+    sync_products([p.pk for p in products])
+    return paths, products
+
+
+def test_close_match_for_a_copy_and_not_for_off_catalogue_photos(api_client, demo_catalogue):
+    paths, products = demo_catalogue
+    photo = Image.open(paths[4]).convert("RGB")
+    w, h = photo.size
+    buffer = io.BytesIO()
+    photo.crop((w // 10, h // 10, w - w // 10, h - h // 10)).resize((w * 2 // 3, h * 2 // 3)).save(
+        buffer, format="JPEG", quality=60
+    )
+    body = api_client.post(SEARCH_URL, {"image": upload(buffer.getvalue()), "k": 3}).json()
+    assert body["close_match"] is True
+    assert body["results"][0]["title"] == products[4].name and body["results"][0]["relevance"] != "not_close"
+    for name in ("chelsea", "coffee", "rocket"):
+        body = api_client.post(SEARCH_URL, {"image": upload(photo_bytes(name)), "k": 3}).json()
+        assert body["close_match"] is False, (name, body["results"][0]["score"])
+        assert len(body["results"]) == 3  # the nearest items are still returned, marked not_close

@@ -1,43 +1,61 @@
+"""What the API reads and writes; results come from ``visual_search.results`` (the one results path)."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
 
 
-class SearchResultSerializer(serializers.Serializer):
+class ResultSerializer(serializers.Serializer):
     """One ranked product: who it is, where to see it, how close it is."""
 
-    id = serializers.SerializerMethodField()
-    title = serializers.SerializerMethodField()
-    url = serializers.SerializerMethodField()
-    image_url = serializers.SerializerMethodField()
-    score = serializers.FloatField()
-    distance = serializers.FloatField()
-    matched_image = serializers.CharField(source="image_key")
+    id = serializers.CharField(source="pk", help_text="The product's primary key.")
+    title = serializers.CharField()
+    url = serializers.SerializerMethodField(help_text="Absolute URL of the product page.")
+    image_url = serializers.SerializerMethodField(help_text="Absolute URL of a thumbnail.")
+    price = serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True)
+    in_stock = serializers.BooleanField(allow_null=True, help_text="null when the shop does not track stock.")
+    score = serializers.FloatField(help_text="Cosine similarity of the best-matching image, 1 = identical.")
+    distance = serializers.FloatField(help_text="Cosine distance, 1 - score.")
+    relevance = serializers.ChoiceField(
+        choices=["near_identical", "similar", "not_close"],
+        help_text="not_close: below the similarity floor, not a match.",
+    )
+    matched_image = serializers.CharField(help_text="Which of the product's images matched best.")
 
     def _absolute(self, url: str | None) -> str | None:
         request = self.context.get("request")
         return request.build_absolute_uri(url) if url and request else url
 
-    def get_id(self, result) -> str:
-        return str(result.product.pk)
+    def get_url(self, item) -> str | None:
+        return self._absolute(item.url)
 
-    def get_title(self, result) -> str:
-        return get_adapter().get_title(result.product)
+    def get_image_url(self, item) -> str | None:
+        return self._absolute(item.image_url)
 
-    def get_url(self, result) -> str | None:
-        return self._absolute(get_adapter().get_url(result.product))
 
-    def get_image_url(self, result) -> str | None:
-        return self._absolute(get_adapter().get_image_url(result.product))
+class ResultPageSerializer(serializers.Serializer):
+    """A ranked page of results and whether any is a close match."""
+
+    close_match = serializers.BooleanField(
+        help_text="false: nothing in the catalogue reaches the similarity floor; the results are only the nearest."
+    )
+    similarity_floor = serializers.FloatField(source="floor")
+    results = ResultSerializer(source="items", many=True)
+
+
+class SimilarProductsSerializer(ResultPageSerializer):
+    product = serializers.SerializerMethodField(help_text="The product the results look like.")
+
+    def get_product(self, page) -> str:
+        return str(self.context["product"].pk)
 
 
 class SearchParamsSerializer(serializers.Serializer):
-    """Query parameters shared by both endpoints."""
+    """The number of results; both endpoints take it."""
 
-    k = serializers.IntegerField(required=False, min_value=1)
+    k = serializers.IntegerField(required=False, min_value=1, help_text="How many results (default 12).")
 
     def validate_k(self, value: int) -> int:
         limit = int(vs_settings.MAX_RESULTS)
@@ -48,3 +66,11 @@ class SearchParamsSerializer(serializers.Serializer):
 
 class ImageUploadSerializer(SearchParamsSerializer):
     image = serializers.FileField(help_text="A JPEG, PNG, WebP, GIF, BMP or TIFF photo.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a stable code and words for people."""
+
+    code = serializers.CharField(help_text="Stable, e.g. not_authenticated, unknown_filter, corrupt, throttled.")
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Per-field messages (code invalid only).")

@@ -1,43 +1,116 @@
-"""REST endpoints: similar products and search by photo."""
+"""REST endpoints: similar products and search by photo, with their own access policy.
+
+Authentication, permissions and throttles are declared here from
+``VISUAL_SEARCH`` (``API_*`` keys), never inherited from the host's
+``REST_FRAMEWORK`` defaults; errors are ``{"code", "detail"}`` JSON.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from visual_search.api.serializers import ImageUploadSerializer, SearchParamsSerializer, SearchResultSerializer
-from visual_search.conf import get_product_model, vs_settings
+from visual_search.adapters import get_adapter
+from visual_search.api import errors
+from visual_search.api.schema import COMMON_ERRORS, VisualSearchSchema, error
+from visual_search.api.serializers import (
+    ImageUploadSerializer,
+    ResultPageSerializer,
+    SearchParamsSerializer,
+    SimilarProductsSerializer,
+)
+from visual_search.conf import vs_settings
+from visual_search.filters import FilterError, parse_filters
 from visual_search.images import InvalidImage
+from visual_search.results import build_result_page
 from visual_search.search import search_by_image, similar_products
 
 
-def _results(request, results) -> list:
-    return SearchResultSerializer(results, many=True, context={"request": request}).data
+def _instances(setting: str) -> list:
+    return [import_string(path)() for path in getattr(vs_settings, setting)]
 
 
-class SimilarProductsView(APIView):
-    """GET /products/<pk>/similar/?k=12: products that look like this one."""
+def _filters(request) -> dict:
+    try:
+        return parse_filters(request.query_params, ignore=("k", "format"))
+    except FilterError as exc:
+        raise errors.APIError(exc.code, str(exc)) from None
+
+
+class VisualSearchAPIView(APIView):
+    """Base for the app's endpoints: policy from VISUAL_SEARCH, JSON errors, OpenAPI schema."""
+
+    schema = VisualSearchSchema()
+    throttle_settings: tuple[str, ...] = ("API_THROTTLE_CLASSES",)
+
+    def get_authenticators(self):
+        return _instances("API_AUTHENTICATION_CLASSES")
+
+    def get_permissions(self):
+        return _instances("API_PERMISSION_CLASSES")
+
+    def get_throttles(self):
+        return [t for setting in self.throttle_settings for t in _instances(setting)]
+
+    def get_exception_handler(self):
+        return errors.exception_handler
+
+
+@extend_schema(
+    summary="Products that look like this one",
+    parameters=[
+        OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
+        OpenApiParameter("k", int, OpenApiParameter.QUERY, description="How many results (default 12)."),
+    ],
+    responses={
+        200: SimilarProductsSerializer,
+        **COMMON_ERRORS,
+        404: error("No searchable product with this key (not_found)."),
+    },
+)
+class SimilarProductsView(VisualSearchAPIView):
+    """Products that look like one product."""
+
+    operation_id = "similar_products"
 
     def get(self, request, pk: str) -> Response:
         params = SearchParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        model = get_product_model()
+        filters = _filters(request)
         try:
-            product = model._default_manager.get(pk=pk)
-        except (model.DoesNotExist, ValueError, TypeError, ValidationError):  # e.g. "abc" for a UUID key
+            # Through the adapter: a product it does not list as searchable does not exist here.
+            product = get_adapter().get_queryset().get(pk=pk)
+        except (ObjectDoesNotExist, ValueError, TypeError, DjangoValidationError):  # e.g. "abc" for a UUID key
             raise Http404("No such product.") from None
-        results = similar_products(product, params.validated_data.get("k"))
-        return Response({"product": str(product.pk), "results": _results(request, results)})
+        page = build_result_page(similar_products(product, params.validated_data.get("k"), filters))
+        return Response(SimilarProductsSerializer(page, context={"request": request, "product": product}).data)
 
 
-class SearchByImageView(APIView):
-    """POST an ``image`` file (multipart): products that look like it."""
+@extend_schema(
+    summary="Products that look like a photo",
+    request={"multipart/form-data": ImageUploadSerializer},
+    responses={
+        200: ResultPageSerializer,
+        **COMMON_ERRORS,
+        400: error("Invalid parameter (invalid), filter (unknown_filter, invalid_filter) or image "
+                   "(corrupt, unsupported_format, too_many_pixels, ...)."),
+        413: error("The upload is larger than MAX_IMAGE_BYTES (too_large)."),
+    },
+)
+class SearchByImageView(VisualSearchAPIView):
+    """Products that look like an uploaded photo."""
+
+    operation_id = "search_by_image"
 
     parser_classes = [MultiPartParser, FormParser]
+    throttle_settings = ("API_THROTTLE_CLASSES", "API_UPLOAD_THROTTLE_CLASSES")
 
     def post(self, request) -> Response:
         # Refuse oversized bodies before Django spools them to disk.
@@ -45,16 +118,15 @@ class SearchByImageView(APIView):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0  # a malformed header; the upload's own size is checked below
-        if length > int(vs_settings.MAX_IMAGE_BYTES) + 64 * 1024:
-            return Response(
-                {"code": "too_large", "detail": f"Images may be at most {vs_settings.MAX_IMAGE_BYTES} bytes."},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+        limit = int(vs_settings.MAX_IMAGE_BYTES)
+        if length > limit + 64 * 1024:
+            raise errors.APIError("too_large", f"Images may be at most {limit} bytes.", 413)
+        filters = _filters(request)
         params = ImageUploadSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
-            results = search_by_image(params.validated_data["image"], params.validated_data.get("k"))
+            results = search_by_image(params.validated_data["image"], params.validated_data.get("k"), filters)
         except InvalidImage as exc:
-            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else status.HTTP_400_BAD_REQUEST
-            return Response({"code": exc.code, "detail": str(exc)}, status=code)
-        return Response({"results": _results(request, results)})
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else 400
+            raise errors.APIError(exc.code, str(exc), code) from None
+        return Response(ResultPageSerializer(build_result_page(results), context={"request": request}).data)

@@ -1,0 +1,68 @@
+"""OpenAPI 3 for the API (drf-spectacular): the adapter's filters, the key scheme, every error."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from visual_search.adapters import get_adapter
+from visual_search.api.serializers import ErrorSerializer
+
+_FILTER_TYPES = {
+    "string": OpenApiTypes.STR,
+    "integer": OpenApiTypes.INT,
+    "decimal": OpenApiTypes.NUMBER,
+    "boolean": OpenApiTypes.BOOL,
+}
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    400: error("Invalid parameter (code invalid), unknown filter (unknown_filter) or bad filter value "
+               "(invalid_filter)."),
+    401: error("No credentials (not_authenticated) or an unknown, revoked or expired key "
+               "(invalid_api_key, expired_api_key)."),
+    403: error("Credentials without access (permission_denied)."),
+    429: error("Too many requests (throttled); the Retry-After header says when to retry."),
+}
+
+
+class VisualSearchSchema(AutoSchema):
+    """Adds the adapter's declared filters as query parameters, read when the schema is generated."""
+
+    def get_operation_id(self):
+        return getattr(self.view, "operation_id", None) or super().get_operation_id()
+
+    def get_override_parameters(self):
+        params = list(super().get_override_parameters())
+        for name, spec in get_adapter().get_filters().items():
+            params.append(
+                OpenApiParameter(
+                    name, _FILTER_TYPES[spec.type], OpenApiParameter.QUERY, required=False,
+                    description=spec.description or f"Filter on {name}.",
+                )
+            )
+        return params
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "visual_search.api.authentication.APIKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`, a key created with `manage.py visual_search_apikey create NAME`.",
+        }
+
+
+def only_visual_search(endpoints):
+    """Preprocessing hook: the schema describes this app's endpoints, not the whole host site."""
+    return [e for e in endpoints if getattr(getattr(e[3], "cls", None), "__module__", "") == "visual_search.api.views"]
