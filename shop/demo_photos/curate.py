@@ -36,20 +36,28 @@ DUPLICATE_SIMILARITY = 0.95
 
 #: Category shown in the shop for each clothing-small folder, and names its products get.
 CLASSES = {
-    "dress": ("Dresses", ["Wrap dress", "Midi dress", "Summer dress", "Shift dress", "Sundress", "Day dress"]),
+    "dress": ("Dresses", [
+        "Wrap dress", "Midi dress", "Summer dress", "Shift dress", "Sundress", "Day dress",
+    ]),
     "hat": ("Hats", ["Beanie", "Sun hat", "Knit hat", "Bucket hat", "Wide-brim hat", "Cap"]),
     "longsleeve": ("Long sleeves", ["Sweatshirt", "Long-sleeve top", "Jumper", "Henley", "Knit sweater"]),
     "outwear": ("Outerwear", ["Zip jacket", "Bomber jacket", "Parka", "Rain jacket", "Gilet", "Coat"]),
     "pants": ("Pants", ["Chinos", "Joggers", "Straight-leg trousers", "Slim jeans", "Wide-leg trousers"]),
     "shirt": ("Shirts", ["Oxford shirt", "Button-down shirt", "Check shirt", "Linen shirt", "Blouse"]),
-    "shoes": ("Shoes", ["Sneakers", "Leather shoes", "Sandals", "Loafers", "Running shoes", "Boots"]),
+    "shoes": ("Shoes", [
+        "Sneakers", "Leather shoes", "Sandals", "Loafers", "Running shoes", "Boots",
+    ]),
     "shorts": ("Shorts", ["Chino shorts", "Denim shorts", "Board shorts", "Sweat shorts", "Cargo shorts"]),
     "skirt": ("Skirts", ["A-line skirt", "Pencil skirt", "Pleated skirt", "Mini skirt", "Midi skirt"]),
-    "t-shirt": ("T-shirts", ["Crew-neck tee", "Graphic tee", "Pocket tee", "V-neck tee", "Organic cotton tee"]),
+    "t-shirt": ("T-shirts", [
+        "Crew-neck tee", "Graphic tee", "Pocket tee", "V-neck tee", "Organic cotton tee",
+    ]),
 }
 ADJECTIVES = ["Classic", "Everyday", "Relaxed", "Essential", "Vintage", "Soft", "Lightweight", "Weekend"]
-PRICE_RANGE = {"hat": (12, 35), "t-shirt": (9, 30), "shorts": (15, 45), "skirt": (19, 59), "shoes": (39, 129),
-               "outwear": (49, 189), "dress": (29, 99), "pants": (25, 79), "shirt": (19, 69), "longsleeve": (19, 69)}
+PRICE_RANGE = {
+    "hat": (12, 35), "t-shirt": (9, 30), "shorts": (15, 45), "skirt": (19, 59), "shoes": (39, 129),
+    "outwear": (49, 189), "dress": (29, 99), "pants": (25, 79), "shirt": (19, 69), "longsleeve": (19, 69),
+}
 
 
 def load(path: Path) -> Image.Image:
@@ -81,7 +89,9 @@ def pick(vectors: np.ndarray, labels: np.ndarray, per_class: int) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dataset", type=Path, help="clothing-small (with train/ and validation/)")
     parser.add_argument("--per-class", type=int, default=24)
     args = parser.parse_args()

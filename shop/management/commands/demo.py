@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", type=Path, metavar="DIR",
-                            help="Photo folder with one sub-folder per category (default: the committed demo photos).")
+                            help="Photo folder, one sub-folder per category (default: shop/demo_photos/).")
         parser.add_argument("--per-category", type=int, default=None, metavar="N")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Where the web server listens.")
         parser.add_argument("--exit-when-ready", action="store_true",
@@ -45,7 +45,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Database: {db['NAME']} on {db.get('HOST') or 'localhost'}")
         call_command("migrate", interactive=False, verbosity=0)
 
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
+        env = {**os.environ}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         # A local demo: DEBUG serves static files and media (settings default DEBUG to off).
         env.setdefault("DJANGO_DEBUG", "true")
         logs = embedded.DATA_DIR / "logs"

@@ -9,7 +9,7 @@ from shop.models import Category, Product
 
 
 class Command(BaseCommand):
-    help = "Fill an empty catalogue with demo products: the committed photos, or a folder given with --source."
+    help = "Fill an empty catalogue with demo products: the committed photos, or a --source folder."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -17,7 +17,7 @@ class Command(BaseCommand):
             type=Path,
             default=None,
             metavar="DIR",
-            help=f"Folder with one sub-folder per category (default: the demo photos in {DEMO_PHOTOS.name}/).",
+            help=f"Folder with one sub-folder per category (default: the photos in {DEMO_PHOTOS.name}/).",
         )
         parser.add_argument(
             "--per-category", type=int, default=None, metavar="N", help="At most N products per category."
