@@ -1,0 +1,60 @@
+"""suggest_category(): a similarity-weighted vote of the nearest products' categories."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.models import Category
+from tests.conftest import photo_bytes
+from tests.evaluation.rows import embed_products
+from visual_search.encoders import get_encoder
+from visual_search.images import open_image
+from visual_search.suggest import suggest_category
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue(make_product, category):
+    cats = category
+    drinks = Category.objects.create(name="Drinks", slug="drinks-s")
+    space = Category.objects.create(name="Space", slug="space-s")
+    def product(photo, name, in_category):
+        made = make_product(photo, name=name)
+        type(made).objects.filter(pk=made.pk).update(category=in_category)  # update(): no re-embedding signal
+        made.refresh_from_db()
+        return made
+
+    products = [
+        product(photo_bytes("chelsea", size=400, quality=80), "cat 1", cats),
+        product(photo_bytes("chelsea", size=250, quality=60), "cat 2", cats),
+        product("coffee", "coffee 1", drinks),
+        product(photo_bytes("coffee", size=300, quality=70), "coffee 2", drinks),
+        product("rocket", "rocket", space),
+        product("astronaut", "astronaut", space),
+    ]
+    embed_products(products)
+    return {"cats": cats, "drinks": drinks, "space": space, "products": products}
+
+
+def test_suggests_the_category_of_similar_products(catalogue):
+    cat_2 = catalogue["products"][1]
+    suggestion = suggest_category(cat_2, k=3)
+    assert suggestion.category == catalogue["cats"]  # its own category, from the other cat photo
+    assert suggestion.neighbours == 3
+    assert 1 / 3 < suggestion.confidence <= 1.0
+    assert sum(suggestion.votes.values()) == pytest.approx(1.0)
+    assert suggestion.confidence == max(suggestion.votes.values())
+
+
+def test_suggests_for_a_query_vector(catalogue):
+    vector = get_encoder().embed([open_image(photo_bytes("coffee", size=200, quality=50))])[0]
+    suggestion = suggest_category(vector, k=4)
+    assert suggestion.category == catalogue["drinks"]
+    assert suggestion.votes[catalogue["drinks"]] > 0.5
+
+
+def test_no_neighbours_no_suggestion(make_product):
+    lonely = make_product("moon", name="moon")
+    suggestion = suggest_category(lonely)
+    assert suggestion.category is None and suggestion.confidence == 0.0
