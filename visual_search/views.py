@@ -7,7 +7,7 @@ from django.views.generic import FormView
 
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
-from visual_search.images import InvalidImage
+from visual_search.images import STATUS_BY_CODE, InvalidImage
 from visual_search.search import search_by_image
 
 
@@ -17,7 +17,7 @@ class PhotoSearchForm(forms.Form):
     def clean_image(self):
         image = self.cleaned_data["image"]
         if image.size > int(vs_settings.MAX_IMAGE_BYTES):
-            raise forms.ValidationError(f"Images may be at most {vs_settings.MAX_IMAGE_BYTES:,} bytes.")
+            raise forms.ValidationError(f"Images may be at most {vs_settings.MAX_IMAGE_BYTES:,} bytes.", code="too_large")
         return image
 
 
@@ -49,11 +49,13 @@ class SearchByPhotoView(FormView):
         try:
             results = search_by_image(form.cleaned_data["image"])
         except InvalidImage as exc:
-            form.add_error("image", str(exc))
+            form.add_error("image", forms.ValidationError(str(exc), code=exc.code))
             return self.form_invalid(form)
         return self.render_to_response(self.get_context_data(form=form, results=result_cards(results), searched=True))
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
-        response.status_code = 400
+        # The image gate's status for its refusal code (413, 415, 422...), else 400.
+        errors = form.errors.as_data().get("image") or [None]
+        response.status_code = STATUS_BY_CODE.get(getattr(errors[0], "code", None), 400)
         return response

@@ -65,7 +65,8 @@ class SearchParamsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(SearchParamsSerializer):
-    image = serializers.FileField(help_text="A JPEG, PNG, WebP, GIF, BMP or TIFF photo.")
+    # Empty files reach the image gate, which answers "empty" as the search page does.
+    image = serializers.FileField(allow_empty_file=True, help_text="A JPEG, PNG, WebP, GIF, BMP or TIFF photo.")
 
 
 class ErrorSerializer(serializers.Serializer):

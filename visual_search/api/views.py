@@ -127,6 +127,6 @@ class SearchByImageView(VisualSearchAPIView):
         try:
             results = search_by_image(params.validated_data["image"], params.validated_data.get("k"), filters)
         except InvalidImage as exc:
-            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else 400
-            raise errors.APIError(exc.code, str(exc), code) from None
+            # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
+            raise errors.APIError(exc.code, str(exc), exc.status) from None
         return Response(ResultPageSerializer(build_result_page(results), context={"request": request}).data)

@@ -1,0 +1,59 @@
+"""Fixtures for hostile-input tests: the generated corpus, an API caller, the page's error code."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+
+from tests.hostile.make_corpus import build_corpus
+
+PAGE_URL = "/visual-search/"
+API_URL = "/api/v1/search/image/"
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    return build_corpus()
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Throttle counters live in the cache; each test starts from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client(db, django_user_model) -> Client:
+    """A client with an API key from ``visual_search_apikey create``, or a logged-in session without keys."""
+    out = io.StringIO()
+    try:
+        call_command("visual_search_apikey", "create", "hostile-tests", stdout=out, stderr=io.StringIO())
+    except CommandError:  # no key command in this build: the API takes signed-in users
+        client = Client()
+        client.force_login(django_user_model.objects.create_user("api-caller", password="x"))
+        return client
+    return Client(headers={"Authorization": f"Api-Key {out.getvalue().strip()}"})
+
+
+def page_error_code(response) -> str | None:
+    """The refusal code a search-page response carries: its form error's code, or the guard's marker."""
+    context = getattr(response, "context", None)
+    if context is not None and "form" in context:
+        errors = context["form"].errors.as_data().get("image")
+        return errors[0].code if errors else None
+    match = re.search(rb'data-error-code="([a-z_]+)"', response.content)
+    return match.group(1).decode() if match else None
+
+
+def api_error_code(response) -> str | None:
+    if response.status_code == 200:
+        return None
+    return response.json().get("code")
