@@ -13,10 +13,11 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_api_key.models import AbstractAPIKey
 
 from visual_search.conf import vs_settings
+from visual_search.throttling import ClientAddressMixin
 
 
-class CallerRateThrottle(SimpleRateThrottle):
-    """Requests per caller across the API."""
+class CallerRateThrottle(ClientAddressMixin, SimpleRateThrottle):
+    """Requests per caller across the API; anonymous callers by ``client_address`` (trusted proxies only)."""
 
     scope = "api"
 
