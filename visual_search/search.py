@@ -231,3 +231,15 @@ def search_by_image(
 ) -> list[SearchResult]:
     """Products whose images look like ``image``; raises ``InvalidImage`` for a bad upload."""
     return search_by_vector(embed_query_image(image), k, filters, using=using)
+
+
+def warm_up() -> None:
+    """Load the search encoder and run it once, so a web worker's first search is as fast as the rest.
+
+    Call it in each worker process after it starts (gunicorn's ``post_worker_init``,
+    see ``config/gunicorn.conf.py``), never in a parent process that forks:
+    TensorFlow loaded before a fork hangs in the children.
+    """
+    from PIL import Image  # noqa: PLC0415
+
+    get_search_encoder().embed([Image.new("RGB", (256, 256), (128, 128, 128))])
