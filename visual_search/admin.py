@@ -1,4 +1,5 @@
-"""Admin for the embedding table, a live "Embedding progress" page, and helpers for a host's product admin.
+"""Admin for the embedding table, a live "Embedding progress" page, the bulk re-embed jobs page,
+and helpers for a host's product admin.
 
 A host adds embedding state to its own ProductAdmin with three names from here:
 
@@ -21,21 +22,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from visual_search.bulk import MODES, enqueue_reembed, queue_catalogue, task_count
+from visual_search import jobs
 from visual_search.conf import vs_settings
 from visual_search.encoders import get_encoder
-from visual_search.models import ProductImageEmbedding
+from visual_search.models import BulkJob, BulkJobMode, ProductImageEmbedding
 from visual_search.progress import catalogue_progress, embedding_statuses, filter_by_embedding_status
 from visual_search.vector_index import index_exists
 
 # Readable on the admin's light and dark themes alike.
 STATUS_COLOURS = {"ready": "#2e9d4a", "pending": "#c98a00", "failed": "#d43a3a", "none": "#8a8a8a"}
 STATUS_LABELS = {"ready": "Ready", "pending": "Pending", "failed": "Failed", "none": "Not embedded"}
-MODE_LABELS = {
-    "missing": "Missing: never embedded, pending or from an older encoder version",
-    "failed": "Failed: products with an image that failed",
-    "all": "All searchable products (unchanged images are skipped)",
-}
+RUN_JOBS_PERMISSION = "visual_search.run_bulkjob"
 
 
 def _status_badge(status: str, label: str | None = None) -> str:
@@ -49,22 +46,20 @@ def _bar_widths(total: int, ready: int, settled: int) -> dict[str, float]:
     return {"ready": round(100 * ready / total, 2), "failed": round(100 * (settled - ready) / total, 2)}
 
 
-def _queued_message(products: int, tasks: int) -> str:
-    message = (f"Queued {products} product{'s' if products != 1 else ''} for re-embedding "
-               f"in {tasks} task{'s' if tasks != 1 else ''}.")
-    expected = task_count(products)
-    if tasks < expected:
-        message += f" {expected - tasks} of {expected} tasks could not be sent: is the broker running?"
-    return message
+def _request_reembed(pks: list[Any]) -> str:
+    """Record forced work owed for ``pks`` (like a save would) and wake a worker; say what happened."""
+    from visual_search.tasks import enqueue_products  # noqa: PLC0415 - keeps Celery out of admin import
+
+    enqueue_products(pks, force=True)
+    return (f"{len(pks)} product{'s' if len(pks) != 1 else ''} will be re-embedded: the work is recorded, "
+            "and workers pick it up (progress on the Embedding progress page).")
 
 
 @admin.action(description="Re-embed images of selected products", permissions=["change"])
 def reembed_products(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     """Admin action for a host's product admin: force a re-embed of the selected products."""
     pks = list(queryset.order_by("pk").values_list("pk", flat=True))
-    tasks = enqueue_reembed(pks, force=True)
-    modeladmin.message_user(request, _queued_message(len(pks), tasks),
-                            messages.SUCCESS if tasks == task_count(len(pks)) else messages.ERROR)
+    modeladmin.message_user(request, _request_reembed(pks), messages.SUCCESS)
 
 
 class EmbeddingStatusFilter(admin.SimpleListFilter):
@@ -144,9 +139,7 @@ class ProductImageEmbeddingAdmin(admin.ModelAdmin):
     @admin.action(description="Re-embed the products of the selected rows", permissions=["change"])
     def reembed_rows(self, request: HttpRequest, queryset: QuerySet) -> None:
         pks = list(queryset.order_by("product").values_list("product", flat=True).distinct())
-        tasks = enqueue_reembed(pks, force=True)
-        self.message_user(request, _queued_message(len(pks), tasks),
-                          messages.SUCCESS if tasks == task_count(len(pks)) else messages.ERROR)
+        self.message_user(request, _request_reembed(pks), messages.SUCCESS)
 
     def get_urls(self) -> list:
         info = self.opts.app_label, self.opts.model_name
@@ -156,11 +149,9 @@ class ProductImageEmbeddingAdmin(admin.ModelAdmin):
         ]
 
     def progress_view(self, request: HttpRequest) -> HttpResponse:
-        """GET: the progress page, or its numbers as JSON with ``?format=json``; POST: queue a re-embed."""
+        """GET: the progress page, or its numbers as JSON with ``?format=json``."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        if request.method == "POST":
-            return self._start_reembed(request)
         encoder = get_encoder()
         progress = catalogue_progress(encoder)
         data = {**progress.as_dict(), "hnsw_index_exists": index_exists(encoder.id, encoder.dimensions)}
@@ -173,23 +164,121 @@ class ProductImageEmbeddingAdmin(admin.ModelAdmin):
             "progress": progress,
             "data": data,
             "bar": _bar_widths(progress.total, progress.ready, progress.settled),
-            "batch_size": vs_settings.BATCH_SIZE,
-            "modes": [(mode, MODE_LABELS[mode]) for mode in MODES],
-            "can_reembed": self.has_change_permission(request),
+            "jobs_url": reverse("admin:visual_search_bulkjob_changelist"),
+            "active_jobs": BulkJob.objects.filter(state__in=jobs.ACTIVE_STATES).count(),
         }
         return TemplateResponse(request, self.progress_template, context)
 
-    def _start_reembed(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
+
+@admin.register(BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    """The bulk re-embed jobs page: start a job, follow every running one live, pause, resume, cancel.
+
+    Viewing needs the model's view permission (or the run permission); starting,
+    pausing, resuming and cancelling need ``visual_search.run_bulkjob``.
+    """
+
+    jobs_template = "admin/visual_search/bulkjob/jobs.html"
+    #: Finished and cancelled jobs listed under the running ones.
+    recent = 10
+    fields = ["mode", "encoder", "state", "created_by", "total", "done", "failed", "message", "created_at",
+              "started_at", "finished_at", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs start from the jobs page, which selects their products
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self.can_run(request)
+
+    @staticmethod
+    def can_run(request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(RUN_JOBS_PERMISSION)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("status.json", view(self.status_view), name="visual_search_bulkjob_status"),
+            path("start/", view(self.start_view), name="visual_search_bulkjob_start"),
+            *(
+                path(f"<int:pk>/{action}/", view(self.control_view), {"action": action},
+                     name=f"visual_search_bulkjob_{action}")
+                for action in ("pause", "resume", "cancel")
+            ),
+            *super().get_urls(),
+        ]
+
+    def _listed(self) -> list[BulkJob]:
+        active = list(BulkJob.objects.filter(state__in=jobs.ACTIVE_STATES).select_related("created_by"))
+        done = BulkJob.objects.exclude(state__in=jobs.ACTIVE_STATES).select_related("created_by")[: self.recent]
+        return active + list(done)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        mode = request.POST.get("mode", "missing")
-        if mode not in MODES:
+        listed = jobs.jobs_progress(self._listed())
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Bulk re-embed jobs",
+            "encoder": get_encoder(),
+            "active": [p for p in listed if p.active],
+            "finished": [p for p in listed if not p.active],
+            "modes": BulkJobMode.choices,
+            "can_run": self.can_run(request),
+            "batch_size": vs_settings.BATCH_SIZE,
+            "bulk_queue": vs_settings.TASK_QUEUE_BULK,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.jobs_template, context)
+
+    def status_view(self, request: HttpRequest) -> JsonResponse:
+        """The jobs page's live numbers: every active job and the latest finished ones."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse({"jobs": [p.as_dict() for p in jobs.jobs_progress(self._listed())]})
+
+    def _back(self) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:visual_search_bulkjob_changelist"))
+
+    def start_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return self._back()
+        if not self.can_run(request):
+            raise PermissionDenied
+        mode = request.POST.get("mode", "")
+        if mode not in jobs.MODES:
             self.message_user(request, f"Unknown mode {mode!r}.", messages.ERROR)
+            return self._back()
+        job, created = jobs.start_job(mode, user=request.user)
+        if not created:
+            self.message_user(request, f"Job #{job.pk} ({job.get_mode_display()}) is already {job.state}: "
+                                       "nothing new was started.", messages.WARNING)
+        elif job.total:
+            text = f"Started job #{job.pk}: {job.total} product{'s' if job.total != 1 else ''} to re-embed."
+            self.message_user(request, " ".join(filter(None, [text, job.message])), messages.SUCCESS)
         else:
-            pks, tasks = queue_catalogue(mode)
-            if not pks:
-                self.message_user(request, "Nothing to re-embed: every selected product is up to date.")
-            else:
-                self.message_user(request, _queued_message(len(pks), tasks),
-                                  messages.SUCCESS if tasks == task_count(len(pks)) else messages.ERROR)
-        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_progress"))
+            self.message_user(request, job.message, messages.INFO)
+        return self._back()
+
+    def control_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        """POST pause, resume or cancel."""
+        controls = {"pause": jobs.pause_job, "resume": jobs.resume_job, "cancel": jobs.cancel_job}
+        if request.method != "POST" or action not in controls:
+            return self._back()
+        if not self.can_run(request):
+            raise PermissionDenied
+        job = BulkJob.objects.filter(pk=pk).first()
+        if job is None:
+            self.message_user(request, f"There is no job #{pk}.", messages.ERROR)
+        elif controls[action](job):
+            self.message_user(request, f"Job #{job.pk} is {job.state} now.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Job #{job.pk} is {job.state}: it cannot be {action}d.", messages.WARNING)
+        return self._back()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 
-from unittest import mock
-
 import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
-from visual_search.models import EmbeddingStatus, ProductImageEmbedding
+from visual_search.jobs import pause_job, start_job
+from visual_search.models import BulkJob, BulkJobState, EmbeddingStatus, ProductImageEmbedding, SyncRequest
 from visual_search.vector_index import drop_hnsw_index, index_exists, index_name
 
 
@@ -26,77 +25,88 @@ def statuses() -> list[str]:
     return sorted(ProductImageEmbedding.objects.values_list("status", flat=True))
 
 
+@pytest.fixture
+def quiet_saves(settings):
+    """Saves record no work owed: only what the command starts is owed."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
+
+
+@pytest.fixture
+def not_eager():
+    """kick() publishes to the real broker; nothing drains unless the command does it (--sync)."""
+    from config.celery import app  # noqa: PLC0415
+
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
+
+
 @pytest.mark.django_db
-def test_sync_embeds_with_a_progress_bar_and_is_idempotent(make_product):
+def test_starts_a_job_that_workers_finish(quiet_saves, make_product):
+    products = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
+
+    out, _ = run("visual_search_reembed")
+
+    job = BulkJob.objects.get()
+    assert f"Started job #{job.pk}: 3 products to re-embed (mode missing" in out
+    # Celery runs the drain eagerly in unit tests, so the job is done once the command returns.
+    assert job.state == BulkJobState.FINISHED and job.done == 3
+    assert statuses() == ["ready"] * 3
+    assert {r.product_id for r in ProductImageEmbedding.objects.all()} == {p.pk for p in products}
+    assert "Nothing to do: no searchable product needs this re-embed." in run("visual_search_reembed")[0]
+
+
+@pytest.mark.django_db
+def test_sync_does_the_jobs_work_here_with_a_progress_bar(quiet_saves, not_eager, make_product):
     make_product("chelsea", gallery=["coffee"])
     make_product("rocket")
     make_product(photo_bytes("astronaut")[:900])
+    make_product(None)  # no images: done once synced
 
-    out, err = run("visual_search_reembed", "--sync", "--batch-size", "2")
+    out, err = run("visual_search_reembed", "--sync")
 
-    assert "3 products, 3 images embedded, 0 unchanged, 1 failed, 0 removed" in out
-    assert "Embedding" in err and "3/3" in err  # the tqdm bar
+    assert "Started job #" in out and "4 products to re-embed" in out
+    assert "finished: 4 of 4 products done (3 done, 1 with failed images)" in out
+    assert "Embedding" in err and "4/4" in err  # the tqdm bar
     assert statuses() == ["failed", "ready", "ready", "ready"]
-
-    out, _ = run("visual_search_reembed", "--sync", "--mode", "all")
-    assert "3 products, 0 images embedded, 4 unchanged, 0 failed, 0 removed" in out
-
-
-@pytest.mark.django_db
-def test_sync_missing_with_nothing_to_do_says_so(make_product):
-    make_product("chelsea")
-    run("visual_search_reembed", "--sync")
-
-    out, _ = run("visual_search_reembed", "--sync")
-
-    assert "Nothing to re-embed" in out
+    assert not SyncRequest.objects.exists()
+    assert "Nothing to do" in run("visual_search_reembed", "--sync")[0]
 
 
 @pytest.mark.django_db
-def test_sync_force_re_embeds_unchanged_images(make_product):
+def test_force_re_embeds_unchanged_images(quiet_saves, not_eager, make_product):
     product = make_product("chelsea")
     run("visual_search_reembed", "--sync")
     before = ProductImageEmbedding.objects.get(product=product).embedded_at
 
-    out, _ = run("visual_search_reembed", "--sync", "--mode", "all", "--force")
+    out, _ = run("visual_search_reembed", "--force", "--sync")
 
-    assert "1 images embedded, 0 unchanged" in out
+    assert "mode force" in out and "1 of 1 products done" in out
     assert ProductImageEmbedding.objects.get(product=product).embedded_at > before
 
 
 @pytest.mark.django_db
-def test_default_mode_queues_tasks(make_product):
-    products = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
-
-    out, _ = run("visual_search_reembed", "--batch-size", "2")
-
-    assert "Queued 3 products in 2 tasks." in out
-    # Celery runs tasks eagerly in unit tests, so the rows exist once the command returns.
-    assert statuses() == ["ready"] * 3
-    assert {r.product_id for r in ProductImageEmbedding.objects.all()} == {p.pk for p in products}
-
-
-@pytest.mark.django_db
-def test_default_mode_warns_when_the_broker_refuses_tasks(make_product):
+def test_a_second_run_joins_the_running_job(quiet_saves, not_eager, make_product):
     make_product("chelsea")
-    with mock.patch("visual_search.bulk.enqueue_products", return_value=False):
-        out, err = run("visual_search_reembed")
+    run("visual_search_reembed", "--mode", "all")
 
-    assert "Queued 1 products in 0 tasks." in out
-    assert "1 of 1 tasks could not be sent: is the broker running?" in err
-    assert not ProductImageEmbedding.objects.exists()
+    out, _ = run("visual_search_reembed", "--mode", "all")
+
+    job = BulkJob.objects.get()
+    assert f"Job #{job.pk} (all, efficientnet-lite0) is already queued: joining it, nothing new started." in out
+    assert SyncRequest.objects.filter(job=job).count() == 1
 
 
 @pytest.mark.django_db
-def test_failed_mode_retries_only_failed_products(make_product):
+def test_failed_mode_retries_only_failed_products(quiet_saves, make_product):
     good = make_product("chelsea")
     bad = make_product(photo_bytes("coffee")[:900])
-    run("visual_search_reembed", "--sync")
+    run("visual_search_reembed")
     good_row = ProductImageEmbedding.objects.get(product=good)
 
     out, _ = run("visual_search_reembed", "--mode", "failed")
 
-    assert "Queued 1 products in 1 tasks." in out
+    assert "1 products to re-embed (mode failed" in out
     assert ProductImageEmbedding.objects.get(product=bad).status == EmbeddingStatus.FAILED
     assert ProductImageEmbedding.objects.get(product=good).updated_at == good_row.updated_at
 
@@ -106,82 +116,62 @@ def fast_polls(monkeypatch):
     from visual_search.management.commands import visual_search_reembed  # noqa: PLC0415
 
     monkeypatch.setattr(visual_search_reembed.Command, "poll_interval", 0.05)
-    monkeypatch.setattr(visual_search_reembed.Command, "stall_seconds", 0.3)
+    monkeypatch.setattr(visual_search_reembed.Command, "stall_seconds", 0.2)
 
 
 @pytest.mark.django_db
-def test_wait_returns_once_the_catalogue_is_settled(make_product, fast_polls):
+def test_wait_times_out_when_no_worker_drains(quiet_saves, not_eager, make_product, fast_polls):
     make_product("chelsea")
-    make_product(photo_bytes("coffee")[:900])
 
-    out, _ = run("visual_search_reembed", "--wait")
-
-    assert "50.0% of 2 products ready (1 ready, 0 pending, 1 with failed images, 0 not embedded)" in out
-
-
-@pytest.mark.django_db
-def test_wait_stops_when_nothing_moves(make_product, fast_polls):
-    make_product("chelsea")
-    make_product(None)  # no image: it never gets a row
-
-    out, err = run("visual_search_reembed", "--wait")
-
-    assert "No progress for 0 s and nothing pending: 1 products outstanding" in err
-    assert "50.0% of 2 products ready" in out
+    with pytest.raises(CommandError, match=r"Timed out after 0 s: job #\d+ has 1 products left \(queued\)"):
+        run("visual_search_reembed", "--wait", "--timeout", "0.5")
+    assert BulkJob.objects.get().state == BulkJobState.QUEUED  # the job goes on without the command
 
 
 @pytest.mark.django_db
-def test_wait_times_out_while_tasks_are_pending(make_product, fast_polls):
-    product = make_product("chelsea")
-    ProductImageEmbedding.objects.create(product=product, image_key="main", encoder=get_encoder().id,
-                                         encoder_version=get_encoder().version)  # pending, as after a retry
-    with mock.patch("visual_search.bulk.enqueue_products", return_value=True):  # sent, but nobody runs it
-        with pytest.raises(CommandError, match="Timed out after 0 s with 1 products outstanding"):
-            run("visual_search_reembed", "--wait", "--timeout", "0.2")
-
-
-@pytest.mark.django_db
-def test_forced_wait_waits_for_ready_rows_to_be_rewritten(make_product, fast_polls):
-    make_product("chelsea")
-    run("visual_search_reembed", "--sync")
-    with mock.patch("visual_search.bulk.enqueue_products", return_value=True):  # the rewrite never happens
-        with pytest.raises(CommandError, match="1 products outstanding"):
-            run("visual_search_reembed", "--mode", "all", "--force", "--wait", "--timeout", "0.2")
-
-    out, _ = run("visual_search_reembed", "--mode", "all", "--force", "--wait")  # eager: rewritten at once
-    assert "100.0% of 1 products ready" in out
-
-
-@pytest.mark.django_db
-def test_bad_arguments_are_refused(db):
-    with pytest.raises(CommandError, match="batch-size"):
-        run("visual_search_reembed", "--batch-size", "0")
+def test_unknown_mode_and_conflicting_options_are_refused(db):
+    with pytest.raises(CommandError):
+        run("visual_search_reembed", "--mode", "everything")
     with pytest.raises(CommandError):
         run("visual_search_reembed", "--sync", "--wait")
 
 
 @pytest.mark.django_db
-def test_status_prints_a_table(make_product):
+def test_status_prints_a_table(quiet_saves, not_eager, make_product):
     make_product("chelsea")
     make_product(None)
+    make_product("coffee")
     run("visual_search_reembed", "--sync")
 
-    out, _ = run("visual_search_status")
+    lines = status_lines()
+    assert lines["Searchable products"] == "3"
+    assert lines["Ready"] == "2 (100.0%)"  # two ready, and the one without images is done
+    assert lines["Without images (done)"] == "1"
+    assert lines["Not embedded"] == "0"
+    assert lines["Work owed"] == "0 products"
+    assert lines["Encoder"].startswith(get_encoder().id)
+    assert lines["Searches answer from"] == get_encoder().id
 
-    lines = dict(line.split("  ", 1) for line in out.splitlines() if "  " in line)
-    assert lines["Searchable products"].strip() == "2"
-    assert lines["Ready"].strip() == "1 (50.0%)"
-    assert lines["Not embedded"].strip() == "1"
-    assert lines["Encoder"].strip().startswith(get_encoder().id)
+    job, _ = start_job("force")
+    pause_job(job)
+    lines = status_lines()
+    assert lines["Work owed"] == "3 products"
+    assert lines[f"Job #{job.pk}"] == "force paused: 0/3 done, 0 failed, 3 left, time left \u2014"
+
+
+def status_lines() -> dict[str, str]:
+    out, _ = run("visual_search_status")
+    return {k: v.strip() for k, v in (line.split("  ", 1) for line in out.splitlines() if "  " in line)}
 
 
 @pytest.mark.django_db
-def test_status_json_includes_the_index(make_product):
+def test_status_json_includes_the_index(quiet_saves, make_product):
     make_product("chelsea")
 
     data = json.loads(run("visual_search_status", "--json")[0])
 
     assert (data["total"], data["ready"], data["not_embedded"], data["percent_ready"]) == (1, 0, 1, 0.0)
+    assert (data["owed"], data["jobs"]) == (0, [])
     assert data["hnsw_index_exists"] is True  # migrate created it
     assert data["dimensions"] == get_encoder().dimensions
 
@@ -225,16 +215,22 @@ def test_index_command_concurrently(db):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
-def test_wait_follows_a_real_worker_until_the_catalogue_is_ready(worker, make_product, settings):
-    # Products saved without auto-embedding, so only the command's tasks embed them.
+def test_wait_follows_a_real_worker_until_every_product_is_done(worker, make_product, settings):
+    # Demo-shop products saved without auto-embedding, so only the command's job embeds them;
+    # one has no images at all and must count as done, not keep --wait waiting.
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
-    products = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
+    products = [make_product("chelsea", gallery=["coffee"]), make_product("rocket"), make_product(None)]
     assert not ProductImageEmbedding.objects.exists()
 
-    out, err = run("visual_search_reembed", "--wait", "--timeout", "150", "--batch-size", "2")
+    out, err = run("visual_search_reembed", "--wait", "--timeout", "240")
 
-    assert "Queued 3 products in 2 tasks." in out
-    assert "100.0% of 3 products ready (3 ready, 0 pending" in out
-    assert "Waiting for workers" in err
+    job = BulkJob.objects.get()
+    assert f"Started job #{job.pk}: 3 products to re-embed" in out
+    assert f"Job #{job.pk} finished: 3 of 3 products done (3 done, 0 with failed images)" in out
+    assert "Waiting for workers" in err and "3/3" in err
+    assert (job.state, job.total, job.done, job.failed) == ("finished", 3, 3, 0)
+    assert not SyncRequest.objects.exists()
     rows = ProductImageEmbedding.objects.filter(product__in=products)
     assert sorted(rows.values_list("status", flat=True)) == ["ready"] * 3
+    status = json.loads(run("visual_search_status", "--json")[0])
+    assert status["owed"] == 0 and status["jobs"] == [] and status["search_encoder"] == "efficientnet-lite0"

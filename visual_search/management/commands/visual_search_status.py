@@ -7,13 +7,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from visual_search import encoder_switch, jobs
 from visual_search.encoders import get_encoder
+from visual_search.models import BulkJob, SyncRequest
 from visual_search.progress import catalogue_progress
 from visual_search.vector_index import index_exists, index_name
 
 
 class Command(BaseCommand):
-    help = "Print embedding progress for the configured encoder and whether its HNSW index exists."
+    help = ("Print embedding progress for the configured encoder, whether its HNSW index exists, the work owed "
+            "and the running bulk jobs.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json",
@@ -23,10 +26,14 @@ class Command(BaseCommand):
         encoder = get_encoder()
         progress = catalogue_progress(encoder)
         has_index = index_exists(encoder.id, encoder.dimensions)
+        running = jobs.jobs_progress(BulkJob.objects.filter(state__in=jobs.ACTIVE_STATES))
+        owed = SyncRequest.objects.count()
+        serving = encoder_switch.serving_encoder(record=False).id
         if as_json:
             data = {**progress.as_dict(), "dimensions": encoder.dimensions,
-                    "hnsw_index": index_name(encoder.id, encoder.dimensions), "hnsw_index_exists": has_index}
-            self.stdout.write(json.dumps(data, indent=2, sort_keys=True))
+                    "hnsw_index": index_name(encoder.id, encoder.dimensions), "hnsw_index_exists": has_index,
+                    "owed": owed, "search_encoder": serving, "jobs": [job.as_dict() for job in running]}
+            self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
             return
         lines = [
             ("Encoder", f"{encoder.id} v{encoder.version} ({encoder.dimensions} dimensions)"),
@@ -34,12 +41,18 @@ class Command(BaseCommand):
             ("Ready", f"{progress.ready} ({progress.percent_ready}%)"),
             ("With pending images", progress.pending),
             ("With failed images", progress.failed),
+            ("Without images (done)", progress.no_images),
             ("Not embedded", progress.not_embedded),
             ("Outstanding", progress.outstanding),
             ("Image rows", ", ".join(f"{n} {status}" for status, n in progress.rows.items())),
             ("Stale rows (older version)", progress.stale_rows),
             ("HNSW index", "present" if has_index else "missing (run visual_search_index)"),
+            ("Work owed", f"{owed} products"),
+            ("Searches answer from", serving if serving == encoder.id else f"{serving} (switch pending: "
+                                                                           "visual_search_encoder status)"),
         ]
+        lines += [(f"Job #{job.id}", f"{job.mode} {job.state}: {job.processed}/{job.total} done, {job.failed} "
+                                     f"failed, {job.remaining} left, time left {job.time_left}") for job in running]
         width = max(len(label) for label, _ in lines)
         for label, value in lines:
             self.stdout.write(f"{label:<{width}}  {value}")
