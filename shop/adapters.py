@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import models
+from django.db.models import prefetch_related_objects
 
 from shop.models import Product, ProductImage
 from visual_search.adapters import ProductAdapter, ProductDisplay, ProductImageRef
@@ -35,6 +36,11 @@ class ShopProductAdapter(ProductAdapter):
             if image.image
         ]
         return refs
+
+    def get_images_bulk(self, products: Sequence[Product]) -> dict[int, list[ProductImageRef]]:
+        # One gallery query for the whole batch instead of one per product.
+        prefetch_related_objects(list(products), "gallery")
+        return {product.pk: self.get_images(product) for product in products}
 
     def affects_embeddings(self, update_fields: frozenset[str]) -> bool:
         return "image" in update_fields

@@ -76,6 +76,14 @@ class ProductAdapter:
         """The images to embed for ``product``; keys must be unique per product."""
         raise NotImplementedError
 
+    def get_images_bulk(self, products: Sequence[models.Model]) -> dict[Any, list[ProductImageRef]]:
+        """The images of a batch of products, keyed by pk: the hook sync reads through.
+
+        The default calls ``get_images`` per product; override it (or prefetch here)
+        when that queries the database, so a batch costs a fixed number of queries.
+        """
+        return {product.pk: self.get_images(product) for product in products}
+
     def get_product_pk(self, image: models.Model) -> Any:
         """The product primary key an instance of one of ``image_models`` belongs to."""
         raise NotImplementedError(

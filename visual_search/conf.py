@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "TASK_RETRY_BACKOFF_MAX": 600,
     # A task running longer than this is stopped and retried, so no worker hangs on one batch.
     "TASK_SOFT_TIME_LIMIT": 300,
+    # Work owed (SyncRequest rows): a worker's claim on a batch lasts this long; a batch whose
+    # worker died is claimed again once it expires. Longer than one batch takes.
+    "SYNC_LEASE_SECONDS": 120,
+    # The sweep re-sends work owed that no worker claimed within this many seconds (a lost task).
+    "SYNC_SWEEP_AFTER": 30,
     # Caps applied before decoding any image, stored or uploaded.
     "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,

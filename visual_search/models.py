@@ -185,3 +185,27 @@ class StoredEncoder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.encoder}{' (serving)' if self.serving else ''}"
+
+
+class ImagelessProduct(models.Model):
+    """A product whose last sync found no images: done, in a state of its own, not "not embedded".
+
+    Written and removed by sync, so progress and ``--wait`` can tell a product
+    awaiting photos (or an Oscar parent product) from one never synced.
+    """
+
+    product = models.OneToOneField(
+        get_product_model_label(),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="visual_imageless",
+        verbose_name=_("product"),
+    )
+    checked_at = models.DateTimeField(_("checked"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("product without images")
+        verbose_name_plural = _("products without images")
+
+    def __str__(self) -> str:
+        return f"{self.product_id} (no images)"

@@ -1,9 +1,11 @@
 """Receivers that keep embeddings in step with the host's products.
 
-They do no slow work: they note the product's primary key and, once the
-transaction commits, send tasks for the products touched in it (one per
-BATCH_SIZE products). Deleting a product removes its rows through the foreign
-key's on_delete=CASCADE.
+They do no slow work: in the saving transaction they record that the product
+owes a sync (a ``SyncRequest`` row, see ``outbox.py``) and, once that
+transaction commits, send one task for the products it touched (one per
+BATCH_SIZE products). A rolled-back save leaves no row and sends nothing; a
+lost task leaves the row, which the sweep finds. Deleting a product removes
+its rows through the foreign key's on_delete=CASCADE.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models.signals import post_delete, post_save
 
 from visual_search.adapters import get_adapter
@@ -20,31 +22,56 @@ from visual_search.conf import get_product_model, vs_settings
 
 logger = logging.getLogger(__name__)
 
-# Products touched in the current transaction, kept on the (thread-local)
-# connection so one commit sends each product once, however many saves it held.
-_PENDING_ATTR = "_visual_search_pending"
+
+class _Pending:
+    """Products touched in one transaction, sent in one go by the single on-commit hook registered for them."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.pks: dict[Any, None] = {}
+
+    def __call__(self) -> None:
+        from visual_search.tasks import send_embed  # noqa: PLC0415 - keeps celery out of model import
+
+        pks, self.pks = list(self.pks), {}
+        batch = max(1, int(vs_settings.BATCH_SIZE))
+        for start in range(0, len(pks), batch):  # a big import commits many products at once
+            send_embed(pks[start : start + batch])
+
+
+def _pending_hook(using: str) -> _Pending:
+    # Reuse the hook still queued in this transaction; after a commit or a rollback Django has
+    # dropped it, so nothing touched in a rolled-back transaction is ever sent.
+    connection = connections[using]
+    for entry in connection.run_on_commit:
+        if isinstance(entry[1], _Pending):
+            return entry[1]
+    hook = _Pending(using)
+    transaction.on_commit(hook, using=using, robust=True)
+    return hook
 
 
 def schedule_embedding(product_pk: Any, using: str = "default") -> None:
-    """Embed ``product_pk`` after the current transaction commits (at once in autocommit)."""
+    """Record that ``product_pk`` owes a sync, in the current transaction, and send a task after it commits.
+
+    A database error while recording is logged and never fails the save.
+    """
+    from visual_search.outbox import request_sync  # noqa: PLC0415
+
     if product_pk is None:
         return
-    connection = connections[using]
-    pending: set = connection.__dict__.setdefault(_PENDING_ATTR, set())
-    pending.add(product_pk)
-    transaction.on_commit(lambda: _flush(using), using=using, robust=True)
-
-
-def _flush(using: str) -> None:
-    from visual_search.tasks import enqueue_products  # noqa: PLC0415 - keeps celery out of model import
-
-    pending: set = connections[using].__dict__.get(_PENDING_ATTR, set())
-    if pending:
-        pks = sorted(pending, key=str)
-        pending.clear()
-        batch = max(1, int(vs_settings.BATCH_SIZE))
-        for start in range(0, len(pks), batch):  # a big import commits many products at once
-            enqueue_products(pks[start : start + batch])
+    try:
+        with transaction.atomic(using=using):  # a savepoint: a failure here leaves the save's transaction usable
+            request_sync([product_pk], using=using)
+    except DatabaseError:
+        logger.exception("Could not record that product %s needs embedding", product_pk)
+        return
+    if connections[using].in_atomic_block:
+        _pending_hook(using).pks[product_pk] = None
+    else:  # autocommit with no transaction: the row is committed already
+        hook = _Pending(using)
+        hook.pks[product_pk] = None
+        transaction.on_commit(hook, using=using, robust=True)
 
 
 def product_saved(
@@ -57,9 +84,14 @@ def product_saved(
     schedule_embedding(instance.pk, using)
 
 
-def product_image_changed(sender, instance, raw: bool = False, using: str = "default", **kwargs) -> None:
+def product_image_changed(
+    sender, instance, raw: bool = False, using: str = "default", origin=None, **kwargs
+) -> None:
     if raw or not vs_settings.AUTO_EMBED:
         return
+    product_model = get_product_model()
+    if isinstance(origin, product_model) or getattr(origin, "model", None) is product_model:
+        return  # the image goes with its product: there is nothing left to sync (and no row may point at it)
     schedule_embedding(get_adapter().get_product_pk(instance), using)
 
 

@@ -1,83 +1,249 @@
-"""Celery tasks. They stay thin: the work is in ``indexing.py``.
+"""Celery tasks: drain the work owed (``outbox.py``) through the three sync steps (``sync.py``).
 
-The encoder is built lazily on first use inside the worker process (never in
-a parent that forks), and tasks are idempotent upserts, which is what makes
-late acks with reject-on-worker-lost safe.
+A message only tells a worker to look: the work itself is the ``SyncRequest``
+rows, so a lost, duplicated or redelivered message loses or repeats nothing.
+A drain claims a batch, plans it, and reads and decodes the next batch in a
+small thread pool while the encoder runs on this one; after a while it sends
+itself again if work is left (chained draining: one message at a time,
+whatever the size of a bulk job). The periodic ``sweep`` re-sends work that
+nobody is working on: a lost task, a broker outage, a killed worker.
+
+The encoder is built in the worker child (``warm_up`` on ``worker_process_init``),
+never in a parent that forks.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import math
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError, InterfaceError, OperationalError
+from celery.signals import worker_process_init
+from django.db import DatabaseError, connections, transaction
 
+from visual_search import outbox
 from visual_search.conf import vs_settings
-from visual_search.indexing import TransientEmbeddingError, record_transient_failure, sync_products
+from visual_search.sync import (
+    SyncPlan, TransientEmbeddingError, embed, load_images, plan_sync, record_transient_failure, write_rows,
+)
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (TransientEmbeddingError, OperationalError, InterfaceError, SoftTimeLimitExceeded)
+#: A drain sends itself again after this many seconds, so one message never runs for long.
+DRAIN_SECONDS = 20.0
+#: After a failed publish, saves skip the broker for this long: they return at once during an outage.
+PUBLISH_PAUSE_SECONDS = 5.0
+#: The most drain tasks one sweep sends (each chains itself).
+SWEEP_MAX_TASKS = 8
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_publish_paused_until = 0.0
 
 
-def retry_countdown(retries: int) -> float:
-    """Exponential backoff with full jitter, capped by TASK_RETRY_BACKOFF_MAX seconds."""
-    cap = float(vs_settings.TASK_RETRY_BACKOFF_MAX)
-    return random.uniform(0, min(cap, 2.0 ** (retries + 1)))
+def decode_pool() -> ThreadPoolExecutor:
+    """This process's image readers and decoders (created on first use, so never inherited by a fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="visual-search-decode")
+        return _pool
 
 
-@shared_task(
-    bind=True,
-    name="visual_search.embed_products",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-)
-def embed_products(self, product_pks: list[Any], force: bool = False) -> dict[str, int]:
-    """Embed the images of ``product_pks`` whose bytes or encoder changed."""
+def warm_up() -> None:
+    """Build the indexing encoders now: a worker child pays for its model before its first task."""
+    from visual_search.encoders import get_indexing_encoders  # noqa: PLC0415
+
     try:
-        result = sync_products(product_pks, force=force)
-    except TRANSIENT_ERRORS as exc:
-        failing = [pk for pk in getattr(exc, "product_pks", product_pks) if pk in product_pks] or product_pks
-        if len(failing) < len(product_pks):
-            # One product's storage hiccup must not hold back the rest of the batch:
-            # they go on at once in a task of their own; only the failing ones retry.
-            enqueue_products([pk for pk in product_pks if pk not in failing], force=force)
-            product_pks = failing
-        max_retries = int(vs_settings.TASK_MAX_RETRIES)
-        final = self.request.retries >= max_retries
+        for encoder in get_indexing_encoders():
+            encoder.load()
+    except Exception:  # noqa: BLE001 - the first task will try again and report it
+        logger.exception("Could not load the encoder at worker start")
+    finally:
+        connections.close_all()  # the child's first task opens its own
+
+
+@dataclass
+class _Batch:
+    claims: list[outbox.Claim]
+    plan: SyncPlan | None = None
+    loaded: Future | None = None
+    error: str = ""
+
+
+def _start(claims: list[outbox.Claim]) -> _Batch:
+    """Plan a claimed batch and start reading and decoding it in the background."""
+    batch = _Batch(claims)
+    given_up = _give_up_crashed(claims)
+    batch.claims = [c for c in claims if c not in given_up]
+    if not batch.claims:
+        return batch
+    try:
+        batch.plan = plan_sync([c.product_pk for c in batch.claims], force=[c.product_pk for c in batch.claims if c.force])
+    except DatabaseError as exc:
+        batch.error = f"{type(exc).__name__}: {exc}"
+        return batch
+    batch.loaded = decode_pool().submit(load_images, batch.plan)
+    return batch
+
+
+def _give_up_crashed(claims: list[outbox.Claim]) -> list[outbox.Claim]:
+    """Claims whose workers died ``TASK_MAX_RETRIES`` times: recorded failed without being tried again."""
+    doomed = [c for c in claims if c.crashed and c.attempts > outbox.max_attempts()]
+    for c in doomed:
+        reason = f"The worker died while embedding this product's images {c.attempts - 1} times; giving up."
+        logger.error("Product %s: %s", c.product_pk, reason)
+        _finish_failed([c], reason)
+    return doomed
+
+
+def _finish_failed(claims: list[outbox.Claim], reason: str) -> None:
+    """Record a final failure, then settle the requests; if the database refuses, the work stays owed."""
+    try:
+        record_transient_failure([c.product_pk for c in claims], reason, final=True)
+        outbox.complete(claims, failed=[c.product_pk for c in claims])
+    except DatabaseError:
+        logger.exception("Could not record the failure of products %s; they stay owed", [c.product_pk for c in claims])
+
+
+def _retry_or_give_up(claims: list[outbox.Claim], reason: str) -> None:
+    """After a retryable failure: back off and stay owed, or give up once attempts run out."""
+    final = [c for c in claims if c.attempts >= outbox.max_attempts()]
+    again = [c for c in claims if c not in final]
+    if final:
+        logger.error("Giving up on products %s after %d attempts: %s", [c.product_pk for c in final],
+                     outbox.max_attempts(), reason)
+        _finish_failed(final, reason)
+    if again:
         try:
-            record_transient_failure(product_pks, f"{type(exc).__name__}: {exc}", final=final)
+            record_transient_failure([c.product_pk for c in again], reason, final=False)
+            outbox.release(again, reason)
         except DatabaseError:
-            logger.exception("Could not record the failure of products %s", product_pks)
-        if final:
-            logger.error("Giving up on products %s after %d retries: %s", product_pks, max_retries, exc)
-            return {"failed": len(product_pks)}
-        raise self.retry(args=(product_pks,), kwargs={"force": force}, exc=exc,
-                         countdown=retry_countdown(self.request.retries), max_retries=max_retries)
+            # The claim's lease runs out instead, and the sweep hands the work out again.
+            logger.exception("Could not release products %s", [c.product_pk for c in again])
+
+
+def _finish(batch: _Batch) -> dict[str, int]:
+    """Wait for the batch's decodes, embed, write and settle its requests."""
+    counts = {"embedded": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+    if not batch.claims:
+        return counts
+    try:
+        if batch.error:
+            raise TransientEmbeddingError(batch.error, [c.product_pk for c in batch.claims])
+        plan = batch.loaded.result()
+        result = write_rows(embed(plan))
+    except (TransientEmbeddingError, DatabaseError) as exc:
+        logger.warning("Embedding products %s failed: %s", [c.product_pk for c in batch.claims], exc)
+        _retry_or_give_up(batch.claims, f"{type(exc).__name__}: {exc}")
+        return counts
+    retry = [c for c in batch.claims if c.product_pk in result.retry]
+    again = [c for c in batch.claims if c.product_pk in result.conflicts and c not in retry]
+    settled = [c for c in batch.claims if c not in retry and c not in again]
+    for c in retry:
+        _retry_or_give_up([c], result.retry[c.product_pk])
+    if again:
+        outbox.release(again, "Rows changed while embedding; syncing again.", retry_in=0)
+    outbox.complete(settled, failed=result.failed_products)
     logger.info(
-        "Embedded products %s: %d embedded, %d unchanged, %d failed, %d removed",
-        product_pks, result.embedded, result.unchanged, result.failed, result.deleted,
+        "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed",
+        [c.product_pk for c in settled], result.embedded, result.unchanged, result.failed, result.deleted,
     )
-    return {
-        "embedded": result.embedded, "unchanged": result.unchanged,
-        "failed": result.failed, "deleted": result.deleted,
-    }
+    return {"embedded": result.embedded, "unchanged": result.unchanged, "failed": result.failed,
+            "deleted": result.deleted}
 
 
-def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool:
-    """Send one embedding task for ``product_pks``; log and return False if the broker is unreachable.
+def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRAIN_SECONDS) -> dict[str, int]:
+    """Claim and sync owed work for up to ``seconds`` (only ``product_pks`` when given); return counts.
 
-    Never raises: a product save must not fail because of embedding work. A
-    product whose task was lost shows as "not embedded" and
-    ``manage.py visual_search_reembed`` picks it up.
+    While one batch is embedded the next is already planned and decoding; a
+    product whose previous worker died is handled alone, with nothing prefetched.
     """
-    pks = list(product_pks)
-    if not pks:
-        return True
+    only = list(product_pks) if product_pks is not None else None
+    size = max(1, int(vs_settings.BATCH_SIZE))
+    deadline = time.monotonic() + seconds
+    totals = {"embedded": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+    in_flight: list[_Batch] = [_start(outbox.claim(size, product_pks=only))]
+    try:
+        while in_flight[0].claims:
+            current = in_flight[0]
+            # Never prefetch beside a product that killed a worker: the next crash would take it along.
+            if not any(c.crashed for c in current.claims) and time.monotonic() < deadline:
+                in_flight.append(_start(outbox.claim(size, product_pks=only)))
+            for key, value in _finish(current).items():
+                totals[key] += value
+            in_flight.pop(0)
+            if not in_flight:
+                if time.monotonic() >= deadline:
+                    break
+                in_flight.append(_start(outbox.claim(size, product_pks=only)))
+    except (SoftTimeLimitExceeded, DatabaseError) as exc:
+        # The current batch counts as a failed try; what was prefetched goes back untouched.
+        for i, batch in enumerate(in_flight):
+            if i == 0:
+                _retry_or_give_up(batch.claims, f"{type(exc).__name__}: {exc or 'time limit'}")
+                continue
+            try:
+                outbox.release(batch.claims, "Given back unstarted.", retry_in=0)
+            except DatabaseError:
+                pass  # its lease runs out instead, and the sweep hands it out again
+        raise
+    return totals
+
+
+@shared_task(bind=True, name="visual_search.embed_products", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def embed_products(self, product_pks: list[Any], force: bool = False) -> dict[str, int]:
+    """Sync the products of ``product_pks`` that have work owed (sent after a save commits), then drain the rest.
+
+    ``force`` is kept for messages sent by older versions; it travels on the request row now.
+    """
+    return _run(product_pks)
+
+
+@shared_task(bind=True, name="visual_search.drain", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def drain(self) -> dict[str, int]:
+    """Sync owed work for a while, then send itself again if more is owed."""
+    return _run(None)
+
+
+def _run(product_pks: list[Any] | None) -> dict[str, int]:
+    try:
+        counts = drain_owed(product_pks)
+        more = outbox.claimable()
+    except DatabaseError:
+        # The database is away: the rows are still there and the sweep comes back for them.
+        logger.exception("Could not drain work owed; the sweep will retry")
+        return {}
+    if more:
+        kick()
+    return counts
+
+
+@shared_task(name="visual_search.sweep", ignore_result=True)
+def sweep() -> int:
+    """Send drains for work owed that nobody is working on; return how many (the beat schedule's task)."""
+    return sweep_now()
+
+
+def sweep_now() -> int:
+    """Look for work owed that nobody is working on and send drain tasks for it; return the tasks sent."""
+    due = outbox.due_count()
+    if not due:
+        return 0
+    tasks = min(SWEEP_MAX_TASKS, math.ceil(due / max(1, int(vs_settings.BATCH_SIZE))))
+    logger.info("Sweep: %d products owed with nobody working on them; sending %d drain task(s)", due, tasks)
+    return sum(kick(force_publish=True) for _ in range(tasks))
+
+
+def _options() -> dict[str, Any]:
     options: dict[str, Any] = {
         # A short publish retry: long enough for a broker blip, short enough not to stall a request.
         "retry": True,
@@ -86,12 +252,54 @@ def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool
     if vs_settings.TASK_QUEUE:
         options["queue"] = vs_settings.TASK_QUEUE
     if vs_settings.TASK_SOFT_TIME_LIMIT:
-        # Soft limit raises inside the task (then retried); the hard limit backs it up.
+        # Soft limit raises inside the task (claims are given back); the hard limit backs it up.
         options["soft_time_limit"] = float(vs_settings.TASK_SOFT_TIME_LIMIT)
         options["time_limit"] = float(vs_settings.TASK_SOFT_TIME_LIMIT) + 30
+    return options
+
+
+def _publish(task, args: tuple, *, force_publish: bool = False) -> bool:
+    global _publish_paused_until
+    if not force_publish and time.monotonic() < _publish_paused_until:
+        logger.warning("Broker recently unreachable; %s not sent, the work stays owed for the sweep", task.name)
+        return False
     try:
-        embed_products.apply_async((pks,), {"force": force}, **options)
+        task.apply_async(args, **_options())
     except Exception:  # noqa: BLE001 - any broker failure is logged, never raised into a save
-        logger.exception("Could not enqueue embedding of products %s; run visual_search_reembed later", pks)
+        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
+        logger.exception("Could not enqueue %s; the work stays owed and the sweep sends it later", task.name)
         return False
     return True
+
+
+def kick(job: Any = None, *, force_publish: bool = False) -> bool:
+    """Send one drain task (after a bulk job's rows are written, say); never raises, returns whether it was sent.
+
+    ``job`` is accepted for callers that start a job: the drain finds the job's rows itself.
+    """
+    return _publish(drain, (), force_publish=force_publish)
+
+
+def send_embed(product_pks: Iterable[Any]) -> bool:
+    """Send one task for ``product_pks`` (whose rows are owed already); never raises."""
+    pks = list(product_pks)
+    return _publish(embed_products, (pks,)) if pks else True
+
+
+def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool:
+    """Record work owed for ``product_pks`` and, once the transaction commits, send a task for it.
+
+    Never raises for the broker: if it is unreachable the rows stay owed and the sweep sends them later.
+    """
+    pks = list(product_pks)
+    if not pks:
+        return True
+    outbox.request_sync(pks, force=force)
+    transaction.on_commit(lambda: send_embed(pks), robust=True)
+    return True
+
+
+@worker_process_init.connect(dispatch_uid="visual_search.warm_up")
+def _warm_up_child(**kwargs: Any) -> None:
+    # Each prefork child loads its own model as it starts, never the parent (TensorFlow does not survive a fork).
+    warm_up()

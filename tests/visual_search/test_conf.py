@@ -9,7 +9,7 @@ from django.test import override_settings
 from visual_search.adapters import ImageFieldAdapter, get_adapter
 from visual_search.conf import DEFAULTS, vs_settings
 from visual_search.encoders import get_encoder
-from visual_search.indexing import sync_products
+from visual_search.sync import sync_products
 from visual_search.models import ProductImageEmbedding
 
 

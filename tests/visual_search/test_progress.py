@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from shop.models import Product
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
-from visual_search.indexing import sync_products
-from visual_search.models import EmbeddingStatus, ProductImageEmbedding
+from visual_search.sync import sync_products
+from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding, SyncRequest
 from visual_search.progress import (
     CatalogueProgress,
     catalogue_progress,
@@ -41,6 +42,7 @@ def catalogue(make_product):
     add_row(p["failed"], status=EmbeddingStatus.FAILED)
     add_row(p["stale"], version="0-old")
     add_row(p["never"], encoder="another-encoder")  # another encoder's rows do not count
+    SyncRequest.objects.all().delete()  # the saves' work is done: only the rows above tell
     return p
 
 
@@ -94,7 +96,8 @@ def test_real_sync_makes_products_ready(make_product):
         make_product(photo_bytes()[:900]),
     ]
     before = catalogue_progress()
-    assert (before.total, before.not_embedded, before.ready) == (3, 3, 0)
+    # Saved, so owed (their tasks never ran: this test's transaction never commits): pending, not "not embedded".
+    assert (before.total, before.not_embedded, before.ready, before.pending, before.owed) == (3, 0, 0, 3, 3)
 
     sync_products([p.pk for p in products])
     after = catalogue_progress()
@@ -117,6 +120,26 @@ def test_one_status_per_product_and_filters_agree(catalogue):
         filtered = filter_by_embedding_status(Product.objects.all(), status)
         expected = sorted(name for name, s in statuses.items() if s == status)
         assert sorted(p.name for p in filtered) == expected, status
+
+
+def test_work_owed_is_pending_never_ready(catalogue):
+    SyncRequest.objects.create(product=catalogue["ready"], requested_at=timezone.now())  # a task was lost
+    progress = catalogue_progress()
+    assert (progress.ready, progress.pending, progress.owed, progress.outstanding) == (1, 2, 1, 4)
+    assert embedding_statuses([catalogue["ready"].pk]) == {catalogue["ready"].pk: "pending"}
+    assert catalogue["ready"] in filter_by_embedding_status(Product.objects.all(), "pending")
+    assert catalogue["ready"] not in filter_by_embedding_status(Product.objects.all(), "ready")
+
+
+def test_products_without_images_are_done_in_their_own_state(make_product):
+    with_photo, without = make_product("chelsea"), make_product(None)
+    sync_products([with_photo.pk, without.pk])
+    progress = catalogue_progress()
+    assert (progress.ready, progress.no_images, progress.not_embedded, progress.pending) == (1, 1, 0, 0)
+    assert progress.percent_ready == 100.0 and progress.outstanding == 0
+    assert embedding_statuses([without.pk]) == {without.pk: "no_images"}
+    assert list(filter_by_embedding_status(Product.objects.all(), "no_images")) == [without]
+    assert ImagelessProduct.objects.filter(product=without).exists()
 
 
 class InStockAdapter:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.conftest import photo_bytes
 from tests.visual_search.synthetic import thumbnail_encoder, unit, vector_catalogue  # noqa: F401
 from visual_search.adapters import ProductAdapter, ProductDisplay
-from visual_search.indexing import sync_products
+from visual_search.sync import sync_products
 from visual_search.results import build_result_page, relevance
 from visual_search.search import SearchResult, search_by_image, search_by_vector, similar_products
 

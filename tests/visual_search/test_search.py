@@ -7,7 +7,7 @@ from django.db import connection, transaction
 
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
-from visual_search.indexing import sync_products
+from visual_search.sync import sync_products
 from visual_search.models import ProductImageEmbedding
 from visual_search.search import embed_query_image, nearest_images, search_by_image, similar_products
 from visual_search.vector_index import index_name

@@ -1,19 +1,25 @@
-"""sync_products and the embed task, run in-process (eager Celery) on the real database."""
+"""sync_products, the work-owed rows and the drain task, run in-process (eager Celery) on the real database."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from shop.models import ProductImage
 from tests.conftest import photo_bytes
 from tests.testapp.encoders import FlakyEncoder
-from visual_search.indexing import sync_products
-from visual_search.models import EmbeddingStatus, ProductImageEmbedding
-from visual_search.tasks import embed_products
+from visual_search import outbox
+from visual_search.models import (
+    BulkJob, BulkJobMode, BulkJobState, EmbeddingStatus, ImagelessProduct, ProductImageEmbedding, SyncRequest,
+)
+from visual_search.sync import sync_products
+from visual_search.tasks import embed_products, sweep_now
 
 pytestmark = pytest.mark.django_db
 
@@ -101,32 +107,36 @@ def test_deleted_product_is_a_no_op(make_product):
     assert sync_products([pk]).missing_products == [pk]
 
 
-@pytest.fixture
-def eager_retries():
-    """Let eagerly applied retries chain instead of raising Retry at the caller."""
-    from config.celery import app
+def retry_until_settled(limit: int = 10) -> int:
+    """Play the sweep each time a backoff would have run out; return how many drains it took."""
+    for rounds in range(1, limit + 1):
+        SyncRequest.objects.update(not_before=None)  # the backoff is over
+        sweep_now()  # eager: the drain runs here
+        if not SyncRequest.objects.exists():
+            return rounds
+    pytest.fail("work still owed after %d rounds" % limit)
 
-    app.conf.task_eager_propagates = False
-    yield
-    app.conf.task_eager_propagates = True
 
-
-@pytest.mark.usefixtures("eager_retries")
 def test_transient_failure_is_retried_then_succeeds(make_product):
     with override_settings(VISUAL_SEARCH=flaky(failures=1)):
-        product = make_product("chelsea")
+        product = make_product("chelsea")  # the save wrote the work owed; its task never ran (no commit)
         embed_products.apply(args=([product.pk],))
+        request = SyncRequest.objects.get(product=product)
+        assert request.attempts == 1 and "simulated encoder outage" in request.last_error
+        assert request.not_before is not None and request.claimed_until is None  # backing off, not lost
+        assert ProductImageEmbedding.objects.get(product=product).status == EmbeddingStatus.PENDING
+        retry_until_settled()
         row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
     assert row.status == EmbeddingStatus.READY
     assert FlakyEncoder.calls == 2
     assert row.attempts == 2  # the failed try was counted on the row
 
 
-@pytest.mark.usefixtures("eager_retries")
 def test_transient_failure_gives_up_visibly(make_product):
     with override_settings(VISUAL_SEARCH=flaky(failures=100)):
         product = make_product("chelsea")
         embed_products.apply(args=([product.pk],))
+        retry_until_settled()
         row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
     assert row.status == EmbeddingStatus.FAILED
     assert "simulated encoder outage" in row.error
@@ -144,27 +154,93 @@ def test_two_encoders_keep_separate_rows(make_product):
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_save_enqueues_once_per_transaction(make_product, django_capture_on_commit_callbacks):
     product = make_product(None)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        for name in ("chelsea", "coffee"):
-            image = ProductImage(product=product)
-            image.image.save(f"{name}.jpg", ContentFile(photo_bytes(name)), save=False)
-            image.save()
-        product.save()
-    assert len(callbacks) == 3  # one per save; the first flushes all, the others find nothing left
+    with transaction.atomic():
+        with django_capture_on_commit_callbacks() as callbacks:
+            for name in ("chelsea", "coffee"):
+                image = ProductImage(product=product)
+                image.image.save(f"{name}.jpg", ContentFile(photo_bytes(name)), save=False)
+                image.save()
+            product.save()
+        assert len(callbacks) == 1  # one hook per transaction, however many saves it held
+        assert SyncRequest.objects.filter(product=product).exists()  # owed in the same transaction
+    # Committed: the hook sent the task (eager here) and the work is done.
     assert ProductImageEmbedding.objects.filter(product=product, status=EmbeddingStatus.READY).count() == 2
+    assert not SyncRequest.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_saves_of_unrelated_fields_send_nothing(make_product, django_capture_on_commit_callbacks):
     product = make_product("chelsea")
-    with django_capture_on_commit_callbacks() as callbacks:
+    with transaction.atomic(), django_capture_on_commit_callbacks() as callbacks:
         product.in_stock = False
         product.save(update_fields=["in_stock"])
-    assert callbacks == []
-    with django_capture_on_commit_callbacks() as callbacks:
+    assert callbacks == [] and not SyncRequest.objects.exists()
+    with transaction.atomic(), django_capture_on_commit_callbacks() as callbacks:
         product.save(update_fields=["image", "in_stock"])
+        assert SyncRequest.objects.filter(product=product).exists()
     assert len(callbacks) == 1
+
+
+def test_products_without_images_are_recorded_as_such(make_product):
+    product = make_product(None)
+    sync_products([product.pk])
+    assert ImagelessProduct.objects.filter(product=product).exists()
+    ProductImage.objects.create(product=product, image=ContentFile(photo_bytes("coffee"), name="g.jpg"))
+    sync_products([product.pk])
+    assert not ImagelessProduct.objects.filter(product=product).exists()
+    assert ProductImageEmbedding.objects.filter(product=product, status=EmbeddingStatus.READY).count() == 1
+
+
+def test_a_request_made_during_the_work_stays_owed(make_product):
+    product = make_product("chelsea")
+    [claim] = outbox.claim(10)
+    sync_products([product.pk])
+    outbox.request_sync([product.pk])  # saved again while the worker embedded the old bytes
+    assert outbox.complete([claim]) == 0
+    request = SyncRequest.objects.get(product=product)
+    assert request.claimed_until is None and request.attempts == 0  # handed out again at once
+    [again] = outbox.claim(10)
+    assert outbox.complete([again]) == 1 and not SyncRequest.objects.exists()
+
+
+def test_a_product_whose_worker_died_is_claimed_alone(make_product):
+    products = [make_product(None) for _ in range(3)]
+    claims = outbox.claim(10)
+    assert sorted(c.product_pk for c in claims) == sorted(p.pk for p in products)
+    assert not outbox.claim(10)  # leased
+    SyncRequest.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))  # the worker died
+    first, second = outbox.claim(10), outbox.claim(10)
+    assert len(first) == len(second) == 1 and first[0].crashed and first[0].attempts == 2
+    assert first[0].product_pk != second[0].product_pk
+
+
+def test_paused_jobs_are_skipped_and_a_job_finishes_when_nothing_points_at_it(make_product):
+    products = [make_product(None) for _ in range(3)]
+    job = BulkJob.objects.create(mode=BulkJobMode.FORCE, encoder="x", total=3, state=BulkJobState.PAUSED)
+    outbox.request_sync([p.pk for p in products], force=True, job=job)
+    assert outbox.claim(10) == [] and not outbox.claimable()
+    BulkJob.objects.filter(pk=job.pk).update(state=BulkJobState.QUEUED)
+    claims = outbox.claim(2)
+    job.refresh_from_db()
+    assert job.state == BulkJobState.RUNNING and all(c.force and c.job_id == job.pk for c in claims)
+    outbox.complete(claims, failed=[claims[0].product_pk])
+    job.refresh_from_db()
+    assert (job.done, job.failed, job.state) == (1, 1, BulkJobState.RUNNING)
+    outbox.complete(outbox.claim(2))
+    job.refresh_from_db()
+    assert (job.done, job.failed, job.state) == (2, 1, BulkJobState.FINISHED) and job.finished_at
+
+
+def test_a_save_takes_a_product_out_of_its_job(make_product):
+    product = make_product(None)
+    job = BulkJob.objects.create(mode=BulkJobMode.ALL, encoder="x", total=1)
+    outbox.request_sync([product.pk], job=job)
+    product.save()  # save-time work is never paused or cancelled with a job
+    request = SyncRequest.objects.get(product=product)
+    assert request.job_id is None and request.requested_at is not None
 
 
 def test_auto_embed_off_sends_nothing(make_product, django_capture_on_commit_callbacks, settings):
@@ -210,8 +286,9 @@ def test_broker_down_never_fails_a_save():
     _, pk, seconds = result.stdout.split()
     assert Product.objects.filter(pk=int(pk)).exists()
     assert float(seconds) < 5, "a save must not wait long for a broker that is down"
-    assert "Could not enqueue embedding" in result.stderr
+    assert "Could not enqueue" in result.stderr
     assert not ProductImageEmbedding.objects.filter(product_id=int(pk)).exists()
+    assert SyncRequest.objects.filter(product_id=int(pk)).exists()  # the work is still owed
 
 
 def test_stored_image_over_the_byte_cap_fails_without_being_read_whole(make_product, settings):
@@ -222,19 +299,19 @@ def test_stored_image_over_the_byte_cap_fails_without_being_read_whole(make_prod
     assert ProductImageEmbedding.objects.get(product=product).error.startswith("too_large")
 
 
-@pytest.mark.usefixtures("eager_retries")
 def test_final_outage_keeps_ready_vectors_searchable(make_product):
     with override_settings(VISUAL_SEARCH={**THUMBNAIL, "ADAPTER": "shop.adapters.ShopProductAdapter"}):
         product = make_product("chelsea")
         sync_products([product.pk])
     with override_settings(VISUAL_SEARCH=flaky(failures=100)):
-        embed_products.apply(args=([product.pk],), kwargs={"force": True})
+        outbox.request_sync([product.pk], force=True)
+        embed_products.apply(args=([product.pk],))
+        retry_until_settled()
     row = ProductImageEmbedding.objects.get(product=product, encoder="thumbnail")
     assert row.status == EmbeddingStatus.READY and row.embedding is not None
     assert "simulated encoder outage" in row.error
 
 
-@pytest.mark.usefixtures("eager_retries")
 def test_one_unreadable_product_does_not_hold_back_its_batch(make_product, settings):
     good, bad = make_product("chelsea"), make_product("coffee")
     # A directory where the file should be: reading it is an OSError that is not "missing".
@@ -243,6 +320,8 @@ def test_one_unreadable_product_does_not_hold_back_its_batch(make_product, setti
     bad.save()
     with override_settings(VISUAL_SEARCH={**settings.VISUAL_SEARCH, "TASK_MAX_RETRIES": 1}):
         embed_products.apply(args=([good.pk, bad.pk],))
-    assert ProductImageEmbedding.objects.get(product=good).status == EmbeddingStatus.READY
+        assert ProductImageEmbedding.objects.get(product=good).status == EmbeddingStatus.READY
+        assert list(SyncRequest.objects.values_list("product", flat=True)) == [bad.pk]  # only it retries
+        assert retry_until_settled() == 1
     failed = ProductImageEmbedding.objects.get(product=bad)
     assert failed.status == EmbeddingStatus.FAILED and "Is a directory" in failed.error
