@@ -188,7 +188,7 @@ def similar_products(
     k: int | None = None,
     filters: Mapping[str, Any] | None = None,
     *,
-    using: str = DEFAULT_DB_ALIAS,
+    using: str | None = None,
 ) -> list[SearchResult]:
     """Products that look like ``product`` (an instance or a primary key), excluding itself.
 
@@ -196,6 +196,7 @@ def similar_products(
     turn request parameters into them with ``visual_search.filters.parse_filters``.
     """
     encoder = get_search_encoder()
+    using = using or vs_settings.SEARCH_DATABASE  # a read replica, when the host names one
     pk = getattr(product, "pk", product)
     vectors = list(
         ProductImageEmbedding.objects.using(using).for_encoder(encoder).ready()
@@ -213,13 +214,14 @@ def search_by_vector(
     filters: Mapping[str, Any] | None = None,
     *,
     exclude: Any = None,
-    using: str = DEFAULT_DB_ALIAS,
+    using: str | None = None,
 ) -> list[SearchResult]:
     """Products whose images are nearest ``vector`` (an embedding from the search encoder).
 
     ``exclude`` is a product (or pk) left out of the results.
     """
     encoder = get_search_encoder()
+    using = using or vs_settings.SEARCH_DATABASE
     vector = np.asarray(vector, dtype=np.float32)
     if vector.shape != (encoder.dimensions,):
         raise ValueError(f"Expected a {encoder.dimensions}-d vector for {encoder.id}, got shape {vector.shape}.")
@@ -242,7 +244,7 @@ def search_by_image(
     k: int | None = None,
     filters: Mapping[str, Any] | None = None,
     *,
-    using: str = DEFAULT_DB_ALIAS,
+    using: str | None = None,
 ) -> list[SearchResult]:
     """Products whose images look like ``image``; raises ``InvalidImage`` for a bad upload."""
     return search_by_vector(embed_query_image(image), k, filters, using=using)

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils.connection import ConnectionDoesNotExist
 from django.utils import timezone
 
 from tests.conftest import photo_bytes
@@ -122,3 +123,14 @@ def test_first_use_records_the_configured_encoder_as_serving(settings, db):
     stored = StoredEncoder.objects.get()
     assert (stored.encoder, stored.backend, stored.serving, stored.dimensions) == ("thumbnail", OLD, True, 256)
     assert not ProductImageEmbedding.objects.filter(status=EmbeddingStatus.PENDING).exists()
+
+
+def test_searches_read_the_database_named_by_search_database(settings, old_catalogue):
+    cat = old_catalogue[0]
+    assert top_hit(cat) == cat.pk
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SEARCH_DATABASE": "replica"}
+
+    with pytest.raises(ConnectionDoesNotExist, match="replica"):  # no such alias here: proof of where it reads
+        top_hit(cat)
+    assert search_by_image(photo_bytes("chelsea"), k=1, using="default")[0].product.pk == cat.pk
