@@ -60,12 +60,30 @@ def test_a_filter_keeping_5_percent_still_returns_k(vector_catalogue, thumbnail_
         settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "EXACT_SEARCH_MAX_PRODUCTS": 0}
     # A query in the middle of the common products: the rare ones are far down an unfiltered ranking.
     query = vectors[150]
-    results = search_by_vector(query, k=8, filters={"category__slug": "rare"})
+    with CaptureQueriesContext(connection) as queries:
+        results = search_by_vector(query, k=8, filters={"category__slug": "rare"})
+    walked = any("set_config" in q["sql"] for q in queries.captured_queries)
+    ranked_exactly = any("<=>" in q["sql"] and "::vector(" not in q["sql"] for q in queries.captured_queries)
+    assert (walked, ranked_exactly) == {
+        "exact scan": (False, True), "hnsw iterative scan": (True, False),
+    }[path]
     assert len(results) == 8
     assert {r.product.category.slug for r in results} == {"rare"}
     rare = [i for i, p in enumerate(products) if p.category.slug == "rare"]
     exact = [products[i].pk for i in sorted(rare, key=lambda i: -float(vectors[i] @ query))[:8]]
     assert [r.product.pk for r in results] == exact
+
+
+def test_an_index_walk_that_runs_dry_is_redone_exactly(vector_catalogue, thumbnail_encoder):
+    """Fewer rows than asked for from the index: ranked exactly before giving fewer than k."""
+    products, vectors = vector_catalogue(5)
+    build_index(thumbnail_encoder)
+    with CaptureQueriesContext(connection) as queries:
+        results = search_by_vector(vectors[0], k=12)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert any("::vector(" in s and "<=>" in s for s in sql)  # the walk
+    assert any("::vector(" not in s and "<=>" in s for s in sql)  # then the exact ranking
+    assert sorted(r.product.pk for r in results) == sorted(p.pk for p in products)
 
 
 def test_the_exact_path_ranks_only_the_filtered_products_without_the_index(vector_catalogue, thumbnail_encoder):
