@@ -23,7 +23,7 @@ import math
 
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, UnreadablePostError
 from django.urls import Resolver404, get_resolver
 from django.utils.html import format_html
 
@@ -94,6 +94,14 @@ class UploadGuardMiddleware:
                 return refusal
             request.upload_handlers = [CappedMemoryUploadHandler(request)]
         return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        # The body stopped arriving (the server's body deadline, or the client went away) while a
+        # view read it: a 408 instead of a 500.
+        app = _upload_app(request) if isinstance(exception, UnreadablePostError) else None
+        if app:
+            return refuse(request, app, 408, "body_timeout", "The upload did not arrive in time.")
+        return None
 
     def _refusal(self, request, app: str):
         try:
