@@ -1,10 +1,16 @@
-# One image for the web server and the Celery worker.
+# One image for the web server and the Celery worker; runs as an unprivileged user.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput
+# The demo settings only need a database URL to import; nothing connects during collectstatic.
+RUN DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput \
+    && useradd --system --no-create-home app \
+    && mkdir -p /data/media \
+    && chown app /data/media
+USER app
 EXPOSE 8000
-CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "60"]
+# Threaded workers, body deadlines and per-worker encoder warm-up: config/gunicorn.conf.py.
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
