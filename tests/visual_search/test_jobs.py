@@ -215,3 +215,25 @@ def test_reembed_in_process_is_idempotent(states):
     assert seen == [2, 2, 1]
     assert (first.embedded, first.unchanged) == (3, 2)
     assert (second.embedded, second.unchanged, second.failed) == (0, 5, 0)
+
+
+def test_job_drains_go_to_the_bulk_queue_when_one_is_set(states, not_eager, settings):
+    import os  # noqa: PLC0415
+
+    from config.celery import app  # noqa: PLC0415
+
+    bulk = f"{os.environ['VISUAL_SEARCH_TEST_QUEUE']}-bulk"
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "TASK_QUEUE_BULK": bulk}
+    with app.connection_for_write() as connection:
+        queue = connection.SimpleQueue(bulk)
+        try:
+            jobs.start_job("all")
+            message = queue.get(timeout=5)  # the real message, read back from the real broker
+            assert message.headers["task"] == "visual_search.drain"
+            assert message.headers["argsrepr"] == "(True,)"  # it sends its next link to the bulk queue too
+            message.ack()
+            with pytest.raises(queue.Empty):  # one message for the job, nothing more
+                queue.get(block=False)
+        finally:
+            queue.clear()
+            queue.close()
