@@ -209,12 +209,12 @@ def embed_products(self, product_pks: list[Any], force: bool = False) -> dict[st
 
 @shared_task(bind=True, name="visual_search.drain", acks_late=True, reject_on_worker_lost=True,
              ignore_result=True)
-def drain(self) -> dict[str, int]:
-    """Sync owed work for a while, then send itself again if more is owed."""
-    return _run(None)
+def drain(self, bulk: bool = False) -> dict[str, int]:
+    """Sync owed work for a while, then send itself again if more is owed (to the bulk queue if it came from it)."""
+    return _run(None, bulk=bulk)
 
 
-def _run(product_pks: list[Any] | None) -> dict[str, int]:
+def _run(product_pks: list[Any] | None, *, bulk: bool = False) -> dict[str, int]:
     try:
         counts = drain_owed(product_pks)
         more = outbox.claimable()
@@ -223,7 +223,7 @@ def _run(product_pks: list[Any] | None) -> dict[str, int]:
         logger.exception("Could not drain work owed; the sweep will retry")
         return {}
     if more:
-        kick()
+        kick(bulk=bulk)
     return counts
 
 
@@ -258,13 +258,13 @@ def _options() -> dict[str, Any]:
     return options
 
 
-def _publish(task, args: tuple, *, force_publish: bool = False) -> bool:
+def _publish(task, args: tuple, *, force_publish: bool = False, queue: str | None = None) -> bool:
     global _publish_paused_until
     if not force_publish and time.monotonic() < _publish_paused_until:
         logger.warning("Broker recently unreachable; %s not sent, the work stays owed for the sweep", task.name)
         return False
     try:
-        task.apply_async(args, **_options())
+        task.apply_async(args, **{**_options(), **({"queue": queue} if queue else {})})
     except Exception:  # noqa: BLE001 - any broker failure is logged, never raised into a save
         _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
         logger.exception("Could not enqueue %s; the work stays owed and the sweep sends it later", task.name)
@@ -272,12 +272,15 @@ def _publish(task, args: tuple, *, force_publish: bool = False) -> bool:
     return True
 
 
-def kick(job: Any = None, *, force_publish: bool = False) -> bool:
+def kick(job: Any = None, *, force_publish: bool = False, bulk: bool = False) -> bool:
     """Send one drain task (after a bulk job's rows are written, say); never raises, returns whether it was sent.
 
-    ``job`` is accepted for callers that start a job: the drain finds the job's rows itself.
+    The drain finds a job's rows itself. For a ``job`` (or a ``bulk`` drain's next link) the task goes
+    to ``TASK_QUEUE_BULK`` when set, so bulk work has workers of its own; any drain still takes
+    work owed by saves first.
     """
-    return _publish(drain, (), force_publish=force_publish)
+    queue = vs_settings.TASK_QUEUE_BULK if bulk or job is not None else None
+    return _publish(drain, (True,) if queue else (), force_publish=force_publish, queue=queue)
 
 
 def send_embed(product_pks: Iterable[Any]) -> bool:
