@@ -20,8 +20,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: install
 	$(BIN)/python manage.py demo --addr $(ADDR) $(if $(SOURCE),--source $(SOURCE))
 
+# The main suite, then visual_search.contrib.oscar against django-oscar under its own settings and database.
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/contrib/oscar --ds tests.contrib.oscar.settings
 
 benchmarks: install
 	$(BIN)/python benchmarks/encoder.py

@@ -1,0 +1,146 @@
+"""Fixtures for the Oscar host: catalogue products with real photos, a staff user, a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+
+from tests.conftest import ROOT, photo_bytes, wait_for
+
+if os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.contrib.oscar.settings":
+    raise pytest.UsageError("Run tests/contrib/oscar with --ds tests.contrib.oscar.settings (make test does).")
+
+THUMBNAIL_ENCODER = {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}
+
+
+def pytest_configure(config):
+    # Noise from Oscar's own code paths, not ours: Haystack's simple backend has no index to
+    # update, and Oscar 4.2 still calls treebeard's deprecated class-level tree methods.
+    config.addinivalue_line("filterwarnings", "ignore:.*is not implemented in this backend:UserWarning")
+    config.addinivalue_line("filterwarnings", "ignore::treebeard.deprecation.RemovedInTreebeard8Warning")
+
+
+@pytest.fixture
+def thumbnail_encoder(settings):
+    """The tiny deterministic encoder, for tests where the encoder is not the point."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": THUMBNAIL_ENCODER}
+
+
+@pytest.fixture
+def category(db):
+    from oscar.apps.catalogue.categories import create_from_breadcrumbs  # noqa: PLC0415
+
+    return create_from_breadcrumbs("Clothing > Cats")
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """``with commit(): ...`` runs the block's on-commit hooks (embedding tasks, eager here) at its end.
+
+    As after a real commit, the hooks are then gone: visual_search reuses a hook still queued
+    in the transaction, and the test's transaction never commits.
+    """
+    from django.db import connection  # noqa: PLC0415
+
+    @contextmanager
+    def committed():
+        start = len(connection.run_on_commit)
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+        del connection.run_on_commit[start:]
+
+    return committed
+
+
+@pytest.fixture
+def make_product(db, commit):
+    """An Oscar product with a stock record and ProductImages from scikit-image's photos."""
+    from oscar.core.loading import get_model  # noqa: PLC0415
+    from oscar.test.factories import create_product  # noqa: PLC0415
+
+    product_image = get_model("catalogue", "ProductImage")
+    product_category = get_model("catalogue", "ProductCategory")
+    counter = iter(range(1, 10_000))
+
+    def make(title=None, photos=("chelsea",), *, category=None, price="10.00", num_in_stock=5, **fields):
+        with commit():
+            return _make(next(counter), title, photos, category, price, num_in_stock, fields)
+
+    def _make(n, title, photos, category, price, num_in_stock, fields):
+        stock = {} if fields.get("structure") == "parent" else {"price": Decimal(price), "num_in_stock": num_in_stock}
+        product = create_product(title=title or f"Product {n}", upc=f"upc-{n}-{uuid.uuid4().hex[:6]}", **stock, **fields)
+        if category is not None:
+            product_category.objects.create(product=product, category=category)
+        for order, photo in enumerate(photos):
+            data = photo if isinstance(photo, bytes) else photo_bytes(photo)
+            image = product_image(product=product, display_order=order)
+            image.original.save(f"p{n}-{order}.jpg", ContentFile(data), save=False)
+            image.save()
+        return product
+
+    return make
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user(
+        username="staff", email="staff@example.com", password="pw", is_staff=True, is_superuser=True
+    )
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(scope="session")
+def oscar_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real ``celery worker`` (prefork, one child) running the Oscar host's settings and Celery app."""
+    from django.db import connection  # noqa: PLC0415
+
+    from tests.contrib.oscar.celery_app import app  # noqa: PLC0415
+
+    name = f"vs-oscar-{uuid.uuid4().hex[:8]}@localhost"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.contrib.oscar.settings",
+        "VISUAL_SEARCH_TEST_WORKER": "1",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.contrib.oscar.celery_app", "worker", "--pool=prefork",
+        "--concurrency=1", "--loglevel=INFO", "-n", name, "-Q", os.environ["VISUAL_SEARCH_TEST_QUEUE"],
+        "--without-mingle", "--without-gossip",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready():
+        if process.poll() is not None:
+            pytest.fail(f"Celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        return app.control.ping(destination=[name], timeout=0.5)
+
+    wait_for(ready, timeout=120, message="the Celery worker to answer ping")
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def oscar_worker(oscar_worker_process):
+    """Send tasks to the real worker instead of running them eagerly."""
+    from celery import current_app  # noqa: PLC0415
+
+    app = current_app._get_current_object()
+    app.conf.task_always_eager = False
+    yield oscar_worker_process
+    app.conf.task_always_eager = True
