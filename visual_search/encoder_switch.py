@@ -11,6 +11,9 @@ with its backend and options, so any process can build it again). When
    catalogue (no work owed, and every searchable product with old vectors has
    settled new ones), or until an admin switches (``visual_search_encoder switch``);
 3. ``visual_search_encoder prune OLD_ID`` deletes the old vectors and index.
+
+An old encoder that answers for no searchable product gives way at once: there
+is nothing to keep searching (a fresh install, a test with its own encoder).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def serving_encoder(*, record: bool = True) -> Encoder:
     if serving.encoder == configured.id:
         return configured
     if record and _covered_now(configured, serving.encoder):
-        switch_to(configured)
+        switch_to(configured, build_index=False)  # a search request never builds an index
         return configured
     try:
         old = _build(serving.backend, json.dumps(serving.options, sort_keys=True))
@@ -113,10 +116,14 @@ class Coverage:
     products_with_old_vectors: int  # searchable products the serving encoder answers for
     not_covered: int  # of those, products whose new vectors are missing, pending or stale
     owed: int  # products with work owed (SyncRequest rows)
+    indexed: bool = True  # the configured encoder has its HNSW index (or is too wide for one)
 
     @property
     def complete(self) -> bool:
-        return self.encoder == self.serving or (not self.not_covered and not self.owed)
+        """Searches may switch: the old encoder answers for nothing, or the new one covers it all, indexed."""
+        if self.encoder == self.serving or not self.products_with_old_vectors:
+            return True
+        return not self.not_covered and not self.owed and self.indexed
 
     @property
     def percent(self) -> float:
@@ -126,11 +133,12 @@ class Coverage:
     def as_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "serving": self.serving, "complete": self.complete,
                 "percent": self.percent, "products_with_old_vectors": self.products_with_old_vectors,
-                "not_covered": self.not_covered, "owed": self.owed}
+                "not_covered": self.not_covered, "owed": self.owed, "indexed": self.indexed}
 
 
 def coverage(configured: Encoder | None = None, old_id: str | None = None) -> Coverage:
     """Compare the configured encoder's vectors with the serving (or ``old_id``) encoder's."""
+    from visual_search import vector_index  # noqa: PLC0415
     from visual_search.adapters import get_adapter  # noqa: PLC0415
     from visual_search.models import EmbeddingStatus, ProductImageEmbedding, StoredEncoder, SyncRequest  # noqa: PLC0415
 
@@ -154,22 +162,25 @@ def coverage(configured: Encoder | None = None, old_id: str | None = None) -> Co
         products_with_old_vectors=products.count(),
         not_covered=products.exclude(pk__in=settled_new).count(),
         owed=SyncRequest.objects.count(),
+        # Never switch searches by themselves to an encoder that would scan every row.
+        indexed=configured.dimensions > 2000 or vector_index.index_exists(configured.id, configured.dimensions),
     )
 
 
-def switch_to(encoder: Encoder | None = None) -> bool:
+def switch_to(encoder: Encoder | None = None, *, build_index: bool = True) -> bool:
     """Make ``encoder`` (default: the configured one) serve searches; return whether anything changed.
 
-    Its HNSW index is built first if it is missing, so the first search after
-    the switch does not scan every row.
+    With ``build_index`` its HNSW index is built first if it is missing, so the
+    first search after the switch does not scan every row.
     """
     from visual_search import vector_index  # noqa: PLC0415
     from visual_search.models import StoredEncoder  # noqa: PLC0415
 
     encoder = encoder or get_encoder()
     try:
-        with transaction.atomic():  # a savepoint: a failed CREATE INDEX must not break the caller's transaction
-            vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
+        if build_index:
+            with transaction.atomic():  # a savepoint: a failed CREATE INDEX must not break the caller's transaction
+                vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
     except (ValueError, DatabaseError) as exc:  # e.g. over 2,000 dimensions: searches work, by exact scan
         logger.warning("No HNSW index for encoder %s: %s", encoder.id, exc)
     with transaction.atomic():

@@ -81,10 +81,16 @@ def test_search_stays_on_the_old_encoder_until_the_new_one_covers_the_catalogue(
 
     sync_products([rocket.pk], encoder=get_encoder())
     encoder_switch.clear_caches()
+    cover = encoder_switch.coverage()
+    assert (cover.not_covered, cover.owed, cover.indexed, cover.complete) == (0, 0, False, False)
+    assert get_search_encoder().id == "thumbnail"  # never by itself to an encoder without its index
+    assert "no HNSW index yet" in manage("status")
+
+    ensure_hnsw_index("thumbnail-new", NewThumbnailEncoder.dimensions)
+    encoder_switch.clear_caches()
 
     assert get_search_encoder().id == "thumbnail-new"
     assert StoredEncoder.objects.get(serving=True).encoder == "thumbnail-new"
-    assert index_exists("thumbnail-new", NewThumbnailEncoder.dimensions)  # built at the switch
     assert [e.id for e in get_indexing_encoders()] == ["thumbnail-new"]
     assert top_hit(cat) == cat.pk and top_hit(rocket) == rocket.pk
 
@@ -105,6 +111,7 @@ def test_an_admin_switches_early_then_prunes_the_old_vectors(settings, old_catal
         manage("prune", "thumbnail")
 
     assert "Searches now answer from thumbnail-new." in manage("switch")
+    assert index_exists("thumbnail-new", NewThumbnailEncoder.dimensions)  # built by the switch
     assert "already answer" in manage("switch")
     assert get_search_encoder().id == "thumbnail-new"
     with pytest.raises(CommandError, match="configured encoder"):
@@ -120,7 +127,7 @@ def test_first_use_records_the_configured_encoder_as_serving(settings, db):
     configure(settings, OLD)
 
     assert get_search_encoder().id == "thumbnail"
-    stored = StoredEncoder.objects.get()
+    stored = StoredEncoder.objects.get(serving=True)
     assert (stored.encoder, stored.backend, stored.serving, stored.dimensions) == ("thumbnail", OLD, True, 256)
     assert not ProductImageEmbedding.objects.filter(status=EmbeddingStatus.PENDING).exists()
 
@@ -134,3 +141,14 @@ def test_searches_read_the_database_named_by_search_database(settings, old_catal
     with pytest.raises(ConnectionDoesNotExist, match="replica"):  # no such alias here: proof of where it reads
         top_hit(cat)
     assert search_by_image(photo_bytes("chelsea"), k=1, using="default")[0].product.pk == cat.pk
+
+
+def test_an_old_encoder_with_no_vectors_gives_way_at_once(settings, make_product):
+    configure(settings, OLD)
+    make_product("chelsea")  # never embedded under the old encoder
+    assert get_search_encoder().id == "thumbnail"  # recorded as serving
+
+    configure(settings, NEW)
+
+    assert get_search_encoder().id == "thumbnail-new"  # nothing to keep answering from
+    assert StoredEncoder.objects.get(serving=True).encoder == "thumbnail-new"

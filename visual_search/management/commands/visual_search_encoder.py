@@ -45,8 +45,9 @@ class Command(BaseCommand):
         if cover.serving != cover.encoder:
             self.stdout.write(
                 f"Switch pending: {cover.percent}% of {cover.products_with_old_vectors} products covered, "
-                f"{cover.not_covered} not yet, {cover.owed} with work owed. Searches switch by themselves once "
-                "it is complete (run visual_search_reembed to build the rest), or now with `switch`."
+                f"{cover.not_covered} not yet, {cover.owed} with work owed"
+                f"{'' if cover.indexed else ', no HNSW index yet (run visual_search_index)'}. Searches switch by "
+                "themselves once it is complete (run visual_search_reembed to build the rest), or now with `switch`."
             )
         for encoder_id, rows in stored.items():
             self.stdout.write(f"  {encoder_id}: {rows} rows")
