@@ -1,0 +1,58 @@
+"""A frozen base encoder followed by a head fitted on the shop's labels (``visual_search_train``).
+
+Configure it like any backend; it gets its own id and version, so its vectors
+live beside the base encoder's and the encoder switch moves search over when
+they cover the catalogue::
+
+    VISUAL_SEARCH = {"ENCODER": {
+        "BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
+        "OPTIONS": {"head": "/srv/heads/clothing-v1.npz"},
+    }}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import ImproperlyConfigured
+from PIL import Image
+
+from visual_search.encoders.base import Encoder
+
+__all__ = ["AdaptedEncoder"]
+
+
+class AdaptedEncoder(Encoder):
+    """``base`` features (as stored in the head file) through the head, in numpy."""
+
+    def __init__(self, head: str, **options: Any) -> None:
+        super().__init__(**options)
+        from visual_search.encoders import load_encoder  # noqa: PLC0415 - avoids an import cycle
+        from visual_search.training import apply_head, load_head  # noqa: PLC0415
+
+        try:
+            self.weights, self.metadata = load_head(head)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ImproperlyConfigured(f"Cannot read the embedding head {head!r}: {exc}") from exc
+        self.head_path, self._apply = head, apply_head
+        base = self.metadata["base"]
+        self.base = load_encoder(base["backend"], base.get("options"))
+        if (self.base.id, self.base.version) != (base["id"], base["version"]):
+            raise ImproperlyConfigured(f"{head!r} was fitted on {base['id']} v{base['version']}, not {self.base!r}.")
+        self.id = f"{self.base.id}-{self.metadata['name']}"
+        self.version = str(self.metadata["version"])
+        self.dimensions = int(self._apply(self.weights, np.ones((1, self.base.dimensions), np.float32)).shape[1])
+
+    def _load(self) -> None:
+        self.base.load()
+
+    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self._apply(self.weights, self.base._embed_batch(images))
+
+    def project(self, base_vectors: np.ndarray) -> np.ndarray:
+        """Adapted vectors from the base encoder's stored vectors, without touching the images."""
+        from visual_search.encoders.base import l2_normalize  # noqa: PLC0415
+
+        return l2_normalize(self._apply(self.weights, base_vectors))
