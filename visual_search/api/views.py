@@ -99,9 +99,14 @@ class SimilarProductsView(VisualSearchAPIView):
     responses={
         200: ResultPageSerializer,
         **COMMON_ERRORS,
-        400: error("Invalid parameter (invalid), filter (unknown_filter, invalid_filter) or image "
-                   "(corrupt, unsupported_format, too_many_pixels, ...)."),
+        400: error("Invalid parameter (invalid), filter (unknown_filter, invalid_filter), or an image that is "
+                   "empty (empty) or cannot be decoded (corrupt)."),
+        408: error("The upload did not arrive within the server's body deadline (body_timeout)."),
         413: error("The upload is larger than MAX_IMAGE_BYTES (too_large)."),
+        415: error("Not an image in an accepted format, whatever its name or Content-Type (unsupported_format)."),
+        422: error("An image the server will not decode: too many pixels (too_many_pixels), too long and thin "
+                   "(extreme_aspect_ratio), or too costly to decode (too_costly_to_decode)."),
+        503: error("The server is decoding too many images at once; retry shortly (busy)."),
     },
 )
 class SearchByImageView(VisualSearchAPIView):
