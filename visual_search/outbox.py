@@ -90,7 +90,8 @@ def request_sync(product_pks: Iterable[Any], *, using: str = "default", force: b
             params: list[Any] = []
             for pk in chunk:
                 params += [pk, force, job_id]
-            # clock_timestamp(), not now(): two requests in one transaction still differ.
+            # clock_timestamp(), not now(): two requests in one transaction still differ, and a long transaction
+            # (a test, a big import) does not date its requests back to its start.
             cursor.execute(
                 f"INSERT INTO {t['req']} AS r (product_id, requested_at, force, job_id, attempts, last_error) "
                 f"VALUES {values} ON CONFLICT (product_id) DO UPDATE SET "
@@ -103,19 +104,19 @@ def request_sync(product_pks: Iterable[Any], *, using: str = "default", force: b
 
 
 def _claim_sql(t: dict[str, str], *, expired: bool, only_pks: bool) -> str:
-    lease = "r.claimed_until < now()" if expired else "r.claimed_until IS NULL"
+    lease = "r.claimed_until < clock_timestamp()" if expired else "r.claimed_until IS NULL"
     only = "AND r.product_id = ANY(%s)" if only_pks else ""
     return f"""
         WITH picked AS (
             SELECT r.product_id, r.claimed_until AS previous_lease FROM {t['req']} r
             LEFT JOIN {t['job']} j ON j.id = r.job_id
-            WHERE {lease} AND (r.not_before IS NULL OR r.not_before <= now())
+            WHERE {lease} AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
               AND (r.job_id IS NULL OR j.state = ANY(%s)) {only}
             ORDER BY r.job_id NULLS FIRST, r.requested_at
             LIMIT %s
             FOR UPDATE OF r SKIP LOCKED
         )
-        UPDATE {t['req']} r SET claimed_until = now() + %s * interval '1 second', attempts = r.attempts + 1
+        UPDATE {t['req']} r SET claimed_until = clock_timestamp() + %s * interval '1 second', attempts = r.attempts + 1
         FROM picked WHERE r.product_id = picked.product_id
         RETURNING r.product_id, r.requested_at, r.force, r.job_id, r.attempts, picked.previous_lease IS NOT NULL
     """
@@ -153,7 +154,7 @@ def claim(limit: int, *, product_pks: Iterable[Any] | None = None, using: str = 
 
 
 def _now(cursor) -> dt.datetime:
-    cursor.execute("SELECT now()")
+    cursor.execute("SELECT clock_timestamp()")
     return cursor.fetchone()[0]
 
 
@@ -192,11 +193,11 @@ def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str 
 def _count_jobs(cursor, t: dict[str, str], done: Counter, bad: Counter) -> None:
     for job_id in sorted(set(done) | set(bad)):
         cursor.execute(
-            f"UPDATE {t['job']} SET done = done + %s, failed = failed + %s, updated_at = now() WHERE id = %s",
+            f"UPDATE {t['job']} SET done = done + %s, failed = failed + %s, updated_at = clock_timestamp() WHERE id = %s",
             [done[job_id], bad[job_id], job_id],
         )
         cursor.execute(
-            f"UPDATE {t['job']} j SET state = %s, finished_at = now(), updated_at = now() "
+            f"UPDATE {t['job']} j SET state = %s, finished_at = clock_timestamp(), updated_at = clock_timestamp() "
             f"WHERE j.id = %s AND j.state = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {t['req']} r WHERE r.job_id = j.id)",
             [BulkJobState.FINISHED, job_id, list(ACTIVE_JOB_STATES)],
         )
@@ -213,7 +214,7 @@ def release(claims: Iterable[Claim], error: str, *, retry_in: float | None = Non
             wait = backoff_seconds(c.attempts) if retry_in is None else retry_in
             cursor.execute(
                 f"UPDATE {t['req']} SET claimed_until = NULL, last_error = %s, "
-                "not_before = CASE WHEN requested_at = %s THEN now() + %s * interval '1 second' END "
+                "not_before = CASE WHEN requested_at = %s THEN clock_timestamp() + %s * interval '1 second' END "
                 "WHERE product_id = %s",
                 [error[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
             )
@@ -254,10 +255,10 @@ def due_count(using: str = "default") -> int:
     with connections[using].cursor() as cursor:
         cursor.execute(
             f"""SELECT count(*) FROM {t['req']} r LEFT JOIN {t['job']} j ON j.id = r.job_id
-            WHERE (r.not_before IS NULL OR r.not_before <= now()) AND (r.job_id IS NULL OR j.state = ANY(%s))
-              AND (r.claimed_until < now() OR (r.claimed_until IS NULL
-                   AND (r.attempts > 0 OR r.requested_at <= now() - %s * interval '1 second')
-                   AND NOT EXISTS (SELECT 1 FROM {t['req']} l WHERE l.claimed_until >= now())))""",
+            WHERE (r.not_before IS NULL OR r.not_before <= clock_timestamp()) AND (r.job_id IS NULL OR j.state = ANY(%s))
+              AND (r.claimed_until < clock_timestamp() OR (r.claimed_until IS NULL
+                   AND (r.attempts > 0 OR r.requested_at <= clock_timestamp() - %s * interval '1 second')
+                   AND NOT EXISTS (SELECT 1 FROM {t['req']} l WHERE l.claimed_until >= clock_timestamp())))""",
             [list(ACTIVE_JOB_STATES), after],
         )
         return cursor.fetchone()[0]
@@ -269,8 +270,8 @@ def claimable(using: str = "default") -> bool:
     with connections[using].cursor() as cursor:
         cursor.execute(
             f"""SELECT EXISTS (SELECT 1 FROM {t['req']} r LEFT JOIN {t['job']} j ON j.id = r.job_id
-            WHERE (r.claimed_until IS NULL OR r.claimed_until < now())
-              AND (r.not_before IS NULL OR r.not_before <= now()) AND (r.job_id IS NULL OR j.state = ANY(%s)))""",
+            WHERE (r.claimed_until IS NULL OR r.claimed_until < clock_timestamp())
+              AND (r.not_before IS NULL OR r.not_before <= clock_timestamp()) AND (r.job_id IS NULL OR j.state = ANY(%s)))""",
             [list(ACTIVE_JOB_STATES)],
         )
         return cursor.fetchone()[0]

@@ -179,9 +179,15 @@ def catalogue(make_product):
     from visual_search.sync import sync_products  # noqa: PLC0415
 
     def make(n: int, photos=("chelsea", "coffee", "astronaut", "rocket")) -> list:
-        products = [make_product(photos[i % len(photos)]) for i in range(n)]
+        from config.celery import app  # noqa: PLC0415
+
+        eager, app.conf.task_always_eager = app.conf.task_always_eager, True  # no messages left for the worker
+        try:
+            products = [make_product(photos[i % len(photos)]) for i in range(n)]
+        finally:
+            app.conf.task_always_eager = eager
         sync_products([p.pk for p in products])
-        SyncRequest.objects.all().delete()
+        assert not SyncRequest.objects.exists()
         return products
 
     return make

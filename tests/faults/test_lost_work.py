@@ -115,3 +115,15 @@ def deadly_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (77, 77), (200, 30, 60)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_sweep_command_reports_and_sends(make_product, settings):
+    from django.core.management import call_command
+
+    make_product("chelsea")  # owed: its task never ran (this test's transaction never commits)
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SYNC_SWEEP_AFTER": 0}
+    out = io.StringIO()
+    call_command("visual_search_sweep", stdout=out)
+    assert "1 products owe work; 1 with nobody working on them; 1 drain task(s) sent." in out.getvalue()
+    assert not SyncRequest.objects.exists()  # eager here: the drain ran

@@ -1,0 +1,28 @@
+"""Send drain tasks for work owed that nobody is working on (what the Celery beat entry runs every minute)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from visual_search import outbox
+from visual_search.models import SyncRequest
+from visual_search.tasks import sweep_now
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-send work owed whose task was lost (broker outage, killed worker): products whose worker's "
+        "lease expired, or that waited SYNC_SWEEP_AFTER seconds with no worker busy. Celery beat runs "
+        "the same sweep every minute (task visual_search.sweep); use this from cron without beat."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        owed, due = SyncRequest.objects.count(), outbox.due_count()
+        sent = sweep_now()
+        self.stdout.write(
+            f"{owed} products owe work; {due} with nobody working on them; {sent} drain task(s) sent."
+        )
+        if due and not sent:
+            self.stderr.write("The broker did not take the tasks; the work stays owed. Is the broker up?")
