@@ -41,6 +41,7 @@ class DocsView(SpectacularSwaggerSplitView):
     authentication_classes: list = []
     throttle_classes: list = []
     title = "Visual search API"
+    template_name = "visual_search/api_docs.html"  # no inline <style>: the site's CSP allows none
 
     @staticmethod
     def _swagger_ui_resource(filename: str) -> str:
