@@ -7,6 +7,7 @@ import pytest
 from shop.models import Category
 from tests.conftest import photo_bytes
 from tests.evaluation.rows import embed_products
+from tests.visual_search.api_clients import api_client, api_key, fresh_throttles  # noqa: F401
 from visual_search.encoders import get_encoder
 from visual_search.images import open_image
 from visual_search.suggest import suggest_category
@@ -58,3 +59,14 @@ def test_no_neighbours_no_suggestion(make_product):
     lonely = make_product("moon", name="moon")
     suggestion = suggest_category(lonely)
     assert suggestion.category is None and suggestion.confidence == 0.0
+
+
+def test_api_endpoint(api_client, catalogue):
+    cat_2 = catalogue["products"][1]
+    response = api_client.get(f"/api/v1/products/{cat_2.pk}/category-suggestion/?k=3")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["category"] == {"id": str(catalogue["cats"].pk), "name": str(catalogue["cats"])}
+    assert body["neighbours"] == 3 and body["votes"][0]["share"] == body["confidence"]
+    assert api_client.get("/api/v1/products/999999/category-suggestion/").status_code == 404
+    assert api_client.get(f"/api/v1/products/{cat_2.pk}/category-suggestion/?k=0").status_code == 400
