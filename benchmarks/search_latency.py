@@ -68,7 +68,7 @@ def embeddings(dataset: Path, encoder) -> np.ndarray:
     return embed_files(encoder, photos(dataset, ("train", "validation")), CACHE / f"floor-catalogue-{encoder.id}.npz")
 
 
-def load_products(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def load_products(n: int, rng: np.random.Generator, write: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Replace the demo shop's tables with ``n`` products (set-based SQL); return pks and category names."""
     from django.db import connection  # noqa: PLC0415
     from django.utils import timezone  # noqa: PLC0415
@@ -78,6 +78,8 @@ def load_products(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     ids = {"ten": 1, "one": 2, "other": 3}
     pks = np.arange(1, n + 1)
     now = timezone.now()
+    if not write:
+        return pks, categories
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE visual_search_productimageembedding, shop_productimage, shop_product, "
                        "shop_category RESTART IDENTITY CASCADE")
@@ -183,7 +185,11 @@ def main() -> None:
     parser.add_argument("--hnsw", default="16:64,32:128", help="HNSW builds to compare, m:ef_construction,...")
     parser.add_argument("--ef-search", default="40,100", help="hnsw.ef_search values to sweep per build")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--photos", type=int, default=60, help="1 MP uploads through gunicorn (0: skip)")
+    parser.add_argument("--photos", type=int, default=50,
+                        help="1 MP uploads through gunicorn (0: skip); at most 53 under the default upload rate")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the catalogue and index a previous run left (same --scale and --seed); "
+                             "--hnsw then only labels it")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -197,13 +203,16 @@ def main() -> None:
     base = embeddings(args.dataset, encoder)
     rng = np.random.default_rng(args.seed)
     vectors, sources = perturbed_copies(base, args.scale, args.noise, args.seed)
-    pks, categories = load_products(args.scale, rng)
-    from visual_search import vector_index  # noqa: PLC0415
+    if args.reuse:  # the same seed draws the same categories as the run that loaded them
+        pks, categories = load_products(args.scale, rng, write=False)
+    else:
+        pks, categories = load_products(args.scale, rng)
+        from visual_search import vector_index  # noqa: PLC0415
 
-    vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
-    start = time.perf_counter()
-    load_vectors(pks, vectors, encoder)
-    print(f"loaded {args.scale:,} vectors in {time.perf_counter() - start:.1f} s", flush=True)
+        vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
+        start = time.perf_counter()
+        load_vectors(pks, vectors, encoder)
+        print(f"loaded {args.scale:,} vectors in {time.perf_counter() - start:.1f} s", flush=True)
     index = ExactIndex(pks, vectors)
     queries = rng.choice(pks, size=args.queries, replace=False).tolist()
 
@@ -216,9 +225,9 @@ def main() -> None:
         "(ms) | recall@12 vs exact | numpy baseline p50 / p95 / p99 (ms) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
-    for build in args.hnsw.split(","):
+    for build in args.hnsw.split(",") if args.ef_search else []:
         m, efc = (int(x) for x in build.split(":"))
-        seconds = build_index(encoder, m, efc)
+        seconds = float("nan") if args.reuse else build_index(encoder, m, efc)
         print(f"HNSW m={m} ef_construction={efc} built in {seconds:.1f} s", flush=True)
         for ef in (int(x) for x in args.ef_search.split(",")):
             for name, share, ours, recall, naive in measure_similar(index, categories, queries, ef):

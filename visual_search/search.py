@@ -257,6 +257,11 @@ def warm_up() -> None:
     see ``config/gunicorn.conf.py``), never in a parent process that forks:
     TensorFlow loaded before a fork hangs in the children.
     """
+    from django.db import DatabaseError  # noqa: PLC0415
     from PIL import Image  # noqa: PLC0415
 
-    get_search_encoder().embed([Image.new("RGB", (256, 256), (128, 128, 128))])
+    vector = get_search_encoder().embed([Image.new("RGB", (256, 256), (128, 128, 128))])[0]
+    try:
+        search_by_vector(vector, k=1)  # the query path too: connection, pgvector types, plans
+    except DatabaseError:
+        pass  # not migrated yet: the encoder is what matters
