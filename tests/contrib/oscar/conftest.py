@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from tests.conftest import ROOT, photo_bytes, wait_for
 
 if os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.contrib.oscar.settings":
-    raise pytest.UsageError("Run tests/contrib/oscar with --ds tests.contrib.oscar.settings (make test does).")
+    raise pytest.UsageError("Run these tests with --ds tests.contrib.oscar.settings (make test does).")
 
 THUMBNAIL_ENCODER = {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}
 
@@ -74,8 +74,11 @@ def make_product(db, commit):
             return _make(next(counter), title, photos, category, price, num_in_stock, fields)
 
     def _make(n, title, photos, category, price, num_in_stock, fields):
-        stock = {} if fields.get("structure") == "parent" else {"price": Decimal(price), "num_in_stock": num_in_stock}
-        product = create_product(title=title or f"Product {n}", upc=f"upc-{n}-{uuid.uuid4().hex[:6]}", **stock, **fields)
+        stock = {"price": Decimal(price), "num_in_stock": num_in_stock}
+        if fields.get("structure") == "parent":
+            stock = {}  # a parent has no stock records: its children do
+        upc = f"upc-{n}-{uuid.uuid4().hex[:6]}"
+        product = create_product(title=title or f"Product {n}", upc=upc, **stock, **fields)
         if category is not None:
             product_category.objects.create(product=product, category=category)
         for order, photo in enumerate(photos):

@@ -105,7 +105,9 @@ if "CELERY_BROKER_URL" not in os.environ:
         os.environ["CELERY_BROKER_URL"] = f"redis+socket://{_socket}"
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 # One queue per test run, so parallel runs on a shared Redis never steal each other's tasks.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("VISUAL_SEARCH_TEST_QUEUE", f"vs-oscar-{uuid.uuid4().hex[:10]}")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault(
+    "VISUAL_SEARCH_TEST_QUEUE", f"vs-oscar-{uuid.uuid4().hex[:10]}"
+)
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True

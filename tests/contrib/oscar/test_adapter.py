@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("thumbnail_encoder"
 
 def ready_keys(product) -> set[str]:
     return set(
-        ProductImageEmbedding.objects.filter(product=product, status="ready").values_list("image_key", flat=True)
+        ProductImageEmbedding.objects.filter(product=product, status="ready")
+        .values_list("image_key", flat=True)
     )
 
 
@@ -180,3 +181,26 @@ def test_unknown_and_malformed_filters_are_refused(catalogue):
     with pytest.raises(FilterError) as malformed:
         parse_filters({"price_min": "cheap"})
     assert malformed.value.code == "invalid_filter"
+
+
+def test_a_page_of_cards_costs_the_same_queries_for_any_number_of_products(make_product):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    products = []
+    for n in range(3):
+        products.append(make_product(f"Standalone {n}", photos=("chelsea",)))
+        parent = make_product(f"Parent {n}", photos=(), structure="parent")
+        make_product("", photos=("coffee",), parent=parent, price="5.00", num_in_stock=0)
+        make_product("", photos=("rocket",), parent=parent, price="6.00", num_in_stock=1)
+        products.append(parent)
+    adapter = get_adapter()
+    adapter.get_display(products)  # thumbnails are generated once, then read from sorl's cache
+
+    counts = []
+    for page in (products[:2], products):
+        with CaptureQueriesContext(connection) as queries:
+            cards = get_adapter().get_display(page)
+        assert all(card.image_url and card.price is not None for card in cards.values())
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -43,4 +43,5 @@ def test_changelist_shows_status_filters_by_it_and_reembeds(staff_client, make_p
         )
     assert response.status_code == 200
     assert any("1 product" in str(m) for m in response.context["messages"])
-    assert ProductImageEmbedding.objects.filter(product=waiting, status="ready").exists()  # eager Celery ran it
+    # Eager Celery ran the re-embed.
+    assert ProductImageEmbedding.objects.filter(product=waiting, status="ready").exists()

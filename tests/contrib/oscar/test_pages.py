@@ -1,4 +1,4 @@
-"""The search page inside Oscar's layout, the carousel on Oscar's product page, and real-encoder similarity."""
+"""The search page in Oscar's layout, the carousel on Oscar's product page, real-encoder similarity."""
 
 from __future__ import annotations
 

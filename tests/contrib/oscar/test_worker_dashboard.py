@@ -36,7 +36,7 @@ def test_dashboard_product_is_embedded_by_a_real_worker(staff_client, oscar_work
         "stockrecords-0-partner_sku": "TABBY-1",
         "stockrecords-0-price": "12.00",
         "stockrecords-0-num_in_stock": "4",
-        "images-0-original": SimpleUploadedFile("tabby.jpg", photo_bytes("chelsea"), content_type="image/jpeg"),
+        "images-0-original": SimpleUploadedFile("tabby.jpg", photo_bytes("chelsea"), "image/jpeg"),
     })
     response = staff_client.post(url, fields)
     assert response.status_code == 302, _form_errors(response)

@@ -23,6 +23,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from visual_search.adapters import ProductAdapter, ProductImageRef
 from visual_search.conf import get_product_model
+from visual_search.contrib.oscar import filters
+from visual_search.contrib.oscar.filters import ProductSetFilter, register_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +133,9 @@ class OscarProductAdapter(ProductAdapter):
         return self.get_strategy()
 
     def _purchase_info(self, product: Any) -> Any:
-        strategy = self.strategy
-        return strategy.fetch_for_parent(product) if product.is_parent else strategy.fetch_for_product(product)
+        if product.is_parent:
+            return self.strategy.fetch_for_parent(product)
+        return self.strategy.fetch_for_product(product)
 
     def get_price(self, product: Any) -> Decimal | None:
         """The price Oscar's strategy shows: tax-inclusive when tax is known, else excluding tax."""
@@ -145,10 +148,8 @@ class OscarProductAdapter(ProductAdapter):
         """Whether Oscar's strategy lets a shopper buy it now."""
         return self._purchase_info(product).availability.is_available_to_buy
 
-    def get_filters(self) -> dict:
+    def get_filters(self) -> dict[str, ProductSetFilter]:
         """``category`` (a slug, with its subcategories), ``price_min``, ``price_max`` and ``in_stock``."""
-        from visual_search.contrib.oscar.filters import ProductSetFilter, register_lookup  # noqa: PLC0415
-
         return {
             "category": ProductSetFilter(
                 register_lookup("oscar_category"), "string", "Category slug; its subcategories match too.",
@@ -163,24 +164,21 @@ class OscarProductAdapter(ProductAdapter):
                 products=lambda value: self.products_priced("lte", value),
             ),
             "in_stock": ProductSetFilter(
-                register_lookup("oscar_in_stock"), "boolean", "Only products that can (true) or cannot (false) be bought now.",
+                register_lookup("oscar_in_stock"), "boolean",
+                "Only products that can (true) or cannot (false) be bought now.",
                 products=self.products_in_stock,
             ),
         }
 
-    def products_in_category(self, slug: str) -> QuerySet:
-        from visual_search.contrib.oscar import filters  # noqa: PLC0415
+    # The product sets behind the filters; override them when your strategy differs from Oscar's default.
 
+    def products_in_category(self, slug: str) -> QuerySet:
         return filters.products_in_category(slug)
 
     def products_priced(self, lookup: str, value: Decimal) -> QuerySet:
-        from visual_search.contrib.oscar import filters  # noqa: PLC0415
-
         return filters.products_priced(lookup, value)
 
     def products_in_stock(self, in_stock: bool) -> QuerySet:
-        from visual_search.contrib.oscar import filters  # noqa: PLC0415
-
         return filters.products_in_stock(in_stock)
 
     def get_display(self, products: Sequence[Any]) -> dict:

@@ -62,13 +62,15 @@ def _with_stock_records(records: QuerySet) -> QuerySet:
     products = get_product_model()._default_manager
     return products.filter(
         Q(pk__in=records.values("product_id"))
-        | Q(pk__in=records.filter(product__is_public=True, product__parent__isnull=False).values("product__parent_id"))
+        | Q(pk__in=records.filter(product__is_public=True, product__parent__isnull=False)
+                 .values("product__parent_id"))
     )
 
 
 def products_in_category(slug: str) -> QuerySet:
     """Products in the categories with this slug or below them (Oscar's category page shows those)."""
-    paths = _oscar_model("catalogue", "Category")._default_manager.filter(slug=slug).values_list("path", flat=True)
+    categories = _oscar_model("catalogue", "Category")._default_manager
+    paths = categories.filter(slug=slug).values_list("path", flat=True)
     in_tree = Q()
     for path in paths:
         in_tree |= Q(categories__path__startswith=path)
