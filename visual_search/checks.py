@@ -9,6 +9,7 @@
 * ``visual_search.W003``: no Celery app of the project's is loaded, so tasks would go through Celery's default app.
 * ``visual_search.W004``: the Celery broker is not configured (Celery's default amqp://guest@localhost//).
 * ``visual_search.W005``: the broker is Redis but the ``redis`` package is missing (``pip install django-visual-search[redis]``).
+* ``visual_search.W006``: ``visual_search.uploads.UploadGuardMiddleware`` is not in ``MIDDLEWARE``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,23 @@ def check_database(app_configs=None, databases=None, **kwargs) -> list:
                 hint="Run `manage.py visual_search_index` (migrate creates it for the configured encoder).",
                 id="visual_search.W001"))
     return errors
+
+
+UPLOAD_MIDDLEWARE = "visual_search.uploads.UploadGuardMiddleware"
+
+
+@register("visual_search", "security")
+def check_upload_middleware(app_configs=None, **kwargs) -> list:
+    """Without the guard, uploads are read (and spooled to disk) before any size check, and the page is unthrottled."""
+    from django.conf import settings  # noqa: PLC0415
+
+    if UPLOAD_MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [Warning(
+        "The search uploads' guard middleware is not installed: a large upload is read and spooled to disk "
+        "before its size is checked, and the search page has no throttle.",
+        hint=f'Add "{UPLOAD_MIDDLEWARE}" to MIDDLEWARE, after AuthenticationMiddleware.', id="visual_search.W006",
+    )]
 
 
 CELERY_DEFAULT_BROKER = "amqp://guest@localhost//"

@@ -84,3 +84,11 @@ def test_plain_http_is_redirected_to_https():
     )
     headers = json.loads(result.stdout.strip().splitlines()[-1])
     assert (headers["status"], headers["location"]) == (301, "https://shop.example.com/visual-search/")
+
+
+def test_a_project_without_the_upload_guard_is_warned(settings):
+    from django.core.checks import run_checks  # noqa: PLC0415
+
+    assert not [m for m in run_checks() if m.id == "visual_search.W006"]
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "UploadGuardMiddleware" not in m]
+    assert [m.id for m in run_checks() if m.id == "visual_search.W006"] == ["visual_search.W006"]
