@@ -1,0 +1,144 @@
+"""EfficientNet-Lite with INT8 weights and activations, run by TensorFlow Lite (XNNPACK).
+
+The float Keras network is converted once (this needs TensorFlow) with post-training full-integer
+quantisation (``tf.lite.TFLiteConverter``; activations calibrated on
+representative photos) and cached as a ``.tflite`` file keyed by variant and
+calibration set, so a worker converts at most once per machine. The float
+encoder's preprocessing and pooling are kept; only the network runs in INT8.
+Serving needs no TensorFlow when ``ai-edge-litert`` is installed.
+Measured against the float encoder in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder, build_network
+from visual_search.encoders.torch_checkpoint import load_state_dict
+
+__all__ = ["QuantisedEfficientNetLiteEncoder", "convert"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+CALIBRATION_LIMIT = 200  # photos fed to the converter's representative dataset
+
+
+def _default_model_dir() -> Path:
+    return Path.home() / ".cache" / "visual-search" / "tflite"
+
+
+def _calibration_photos(folder: str | None) -> list[Image.Image]:
+    """Representative photos: up to 200 from ``folder`` (recursively), else scikit-image's sample photos."""
+    if folder:
+        paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        step = max(1, len(paths) // CALIBRATION_LIMIT)  # spread over every sub-folder, not the first few
+        photos = []
+        for path in paths[::step][:CALIBRATION_LIMIT]:
+            with Image.open(path) as image:
+                photos.append(image.convert("RGB"))
+        return photos
+    from skimage import data  # noqa: PLC0415 - ships real photos with the package
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "horse", "moon", "hubble_deep_field",
+             "immunohistochemistry", "page", "retina", "text", "brick", "grass", "gravel"]
+    photos = []
+    for name in names:
+        array = getattr(data, name)()
+        image = Image.fromarray(array if array.ndim == 3 else np.stack([array] * 3, axis=-1)).convert("RGB")
+        photos += [image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    return photos
+
+
+def convert(encoder: EfficientNetLiteEncoder, calibration: Sequence[Image.Image], target: Path) -> Path:
+    """Write the INT8 TF Lite model of ``encoder``'s network (pixels in, pooled features out) to ``target``."""
+    import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads only when converting
+
+    size = encoder.input_size
+    backbone, _ = build_network(load_state_dict(encoder.checkpoint_path()), size)
+
+    # A concrete function, not from_keras_model: the latter does not support Keras 3 models.
+    @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+    def features(scaled_pixels: Any) -> Any:
+        return tf.reduce_mean(backbone(scaled_pixels, training=False), axis=(1, 2))
+
+    batches = [encoder._scaled(encoder._pixels([image])) for image in calibration]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([features.get_concrete_function()], backbone)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([batch] for batch in batches)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # Float in and out: the encoder hands scaled pixels and reads features as the float one does.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    temporary.write_bytes(converter.convert())
+    temporary.replace(target)
+    return target
+
+
+def _interpreter_class() -> type:
+    """LiteRT's interpreter (``ai-edge-litert``: no TensorFlow import, smaller workers), else TF's deprecated one."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    except ImportError:
+        import tensorflow as tf  # noqa: PLC0415
+
+        return tf.lite.Interpreter
+    return Interpreter
+
+
+class QuantisedEfficientNetLiteEncoder(EfficientNetLiteEncoder):
+    """The EfficientNet-Lite features through an INT8 TF Lite model (``avg`` pooling only)."""
+
+    version = "1"
+
+    def __init__(
+        self,
+        variant: str = "lite0",
+        model_dir: str | None = None,
+        calibration_images: str | None = None,
+        num_threads: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(variant=variant, pooling="avg", **options)
+        self.id = f"efficientnet-{variant}-int8"
+        self.model_dir, self.calibration_images, self.num_threads = model_dir, calibration_images, num_threads
+        self._local = threading.local()  # a TF Lite interpreter is not thread-safe: one per thread
+
+    def model_path(self) -> Path:
+        """The cached ``.tflite`` file; its name changes with the calibration set, so a new set converts anew."""
+        key = hashlib.sha1(f"{self.variant}:{self.calibration_images or 'skimage'}:{self.version}".encode())
+        folder = Path(self.model_dir) if self.model_dir else _default_model_dir()
+        return folder / f"efficientnet-{self.variant}-int8-{key.hexdigest()[:10]}.tflite"
+
+    def _load(self) -> None:
+        path = self.model_path()
+        if not path.exists():
+            convert(self, _calibration_photos(self.calibration_images), path)
+        self._model_bytes = path.read_bytes()
+
+    def _interpreter(self, batch: int) -> Any:
+        local = self._local
+        if getattr(local, "batch", None) != batch:
+            if not hasattr(local, "interpreter"):
+                local.interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
+            interpreter = local.interpreter
+            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [batch, self.input_size, self.input_size, 3])
+            interpreter.allocate_tensors()
+            local.batch = batch
+        return local.interpreter
+
+    @staticmethod
+    def _scaled(pixels: np.ndarray) -> np.ndarray:
+        return (pixels.astype(np.float32) - 127.0) / 128.0  # as the float encoder scales inside its graph
+
+    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        pixels = self._scaled(self._pixels(images))
+        interpreter = self._interpreter(len(pixels))
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
