@@ -148,6 +148,7 @@ VISUAL_SEARCH_PRODUCT_MODEL = "shop.Product"
 VISUAL_SEARCH = {
     "ADAPTER": "shop.adapters.ShopProductAdapter",
     "BASE_TEMPLATE": "shop/base.html",
+    "PRICE_FORMAT": "${amount}",
 }
 
 LOGGING = {

@@ -88,6 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "API_KEY_THROTTLE_RATES": {},
     # The template the search page extends; it must define "title" and "content" blocks.
     "BASE_TEMPLATE": "visual_search/base.html",
+    # How result cards and the carousel show a price from the adapter, e.g. "${amount}" or "{amount} €".
+    "PRICE_FORMAT": "{amount}",
     # The database alias searches read (e.g. a read replica); embeddings are always written to "default".
     "SEARCH_DATABASE": "default",
     # visual_search_health and GET /visual-search/health/: seconds per broker/worker probe, and

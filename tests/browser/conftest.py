@@ -1,0 +1,119 @@
+"""Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
+
+Chromium comes from apt (``apt-get install chromium``), installed here when it is
+missing; Playwright never downloads a browser. The catalogue is a slice of the
+committed demo photos, embedded with the real encoder. Screenshots go to
+``$VISUAL_SEARCH_SCREENSHOTS`` when set (``make screenshots`` sets docs/images),
+else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shop.catalogue import DEMO_PHOTOS
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Products seeded per category; photos after these in the manifest are never in the catalogue.
+SEEDED_PER_CATEGORY = 8
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# between browser steps are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _install_chromium() -> None:
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if not shutil.which("apt-get") or (sudo and not shutil.which("sudo")):
+        pytest.skip("Chromium is missing and cannot be installed here (apt-get install chromium).")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        result = subprocess.run([*sudo, *command], capture_output=True, text=True, timeout=900)
+        if result.returncode:
+            pytest.skip(f"Could not install Chromium ({' '.join(command)}): {result.stderr[-500:]}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    if not CHROMIUM.exists():
+        _install_chromium()
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium's sandbox refuses to run as root, as in CI containers.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.js_errors = errors
+    return page
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """Save a screenshot as NAME.png in $VISUAL_SEARCH_SCREENSHOTS (or tmp_path)."""
+    folder = Path(os.environ.get("VISUAL_SEARCH_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, **options) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), **options)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def server(live_server, settings, tmp_path):
+    """The live server, serving media, without the page throttle (tests search many times a minute)."""
+    settings.ROOT_URLCONF = "tests.browser.urls"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.VISUAL_SEARCH = {
+        **settings.VISUAL_SEARCH,
+        "AUTO_EMBED": False,
+        "PAGE_THROTTLE_RATES": {"anon": None, "user": None},
+    }
+    return live_server
+
+
+def manifest() -> list[dict[str, str]]:
+    with (DEMO_PHOTOS / "manifest.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def unseen_photo(category: str, index: int = 0) -> Path:
+    """A demo photo of ``category`` that the seeded catalogue does not hold."""
+    rows = [row for row in manifest() if row["category"] == category]
+    return DEMO_PHOTOS / rows[SEEDED_PER_CATEGORY + index]["file"]
+
+
+@pytest.fixture
+def catalogue(server):
+    """The first photos of each class from the demo, embedded with the real encoder."""
+    from shop.catalogue import import_demo_photos  # noqa: PLC0415
+    from shop.models import Product  # noqa: PLC0415
+    from visual_search.bulk import reembed_in_process  # noqa: PLC0415
+
+    import_demo_photos(per_category=SEEDED_PER_CATEGORY)
+    result = reembed_in_process(list(Product.objects.values_list("pk", flat=True)))
+    assert result.failed == 0
+    return Product.objects.all()
