@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test install benchmarks benchmark-latency clean
+.PHONY: demo test screenshots install benchmarks benchmark-latency clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ demo: install
 # The main suite, then visual_search.contrib.oscar against django-oscar under its own settings and database.
 test: install
 	$(BIN)/python -m pytest
+
+# tests/browser install Debian's Chromium when it is missing; this also writes their screenshots to docs/images.
+screenshots: install
+	VISUAL_SEARCH_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/browser
 	$(BIN)/python -m pytest tests/contrib/oscar --ds tests.contrib.oscar.settings
 
 benchmarks: install
