@@ -45,3 +45,27 @@ def test_changelist_shows_status_filters_by_it_and_reembeds(staff_client, make_p
     assert any("1 product" in str(m) for m in response.context["messages"])
     # Eager Celery ran the re-embed.
     assert ProductImageEmbedding.objects.filter(product=waiting, status="ready").exists()
+
+
+def test_a_shops_own_product_admin_is_wrapped_once_on_any_site():
+    from django.contrib.admin import AdminSite
+    from oscar.core.loading import get_model
+
+    from visual_search.contrib.oscar.admin import register
+
+    product_model = get_model("catalogue", "Product")
+
+    class ShopProductAdmin(OscarProductAdmin):
+        list_display = ("title", "upc")
+
+    site = AdminSite(name="shop")
+    site.register(product_model, ShopProductAdmin)
+    register(site)
+    register(site)  # a second call changes nothing
+    wrapped = site._registry[product_model]
+    assert isinstance(wrapped, ShopProductAdmin)
+    assert list(wrapped.list_display) == ["title", "upc", "embedding_status"]
+
+    bare = AdminSite(name="bare")  # nothing registered yet: a plain ModelAdmin with the column
+    register(bare)
+    assert "embedding_status" in bare._registry[product_model].list_display
