@@ -31,8 +31,12 @@ def apply_head(weights: dict[str, np.ndarray], features: np.ndarray) -> np.ndarr
         x = np.maximum(x @ weights["w1"] + weights["b1"], 0.0)
     z = x @ weights["w"]
     mix = float(weights.get("mix", 0.0))
-    # mix > 0 keeps the frozen features beside the projection, which protects labels the head never saw.
-    return np.hstack([mix * l2_normalize(features), l2_normalize(z)]) if mix else z
+    if not mix:
+        return z
+    # The frozen features (their first `keep` columns, e.g. a regional encoder's global part) beside the
+    # projection: they keep neighbourhoods among labels the head never saw.
+    keep = int(weights.get("keep", features.shape[1]))
+    return np.hstack([mix * l2_normalize(features[:, :keep]), l2_normalize(z)])
 
 
 def fit_head(
@@ -46,6 +50,7 @@ def fit_head(
     learning_rate: float = 1e-3,
     batch_size: int = 128,
     mix: float = 0.0,
+    keep: int = 0,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Train a linear (or one-hidden-layer) head with normalised-softmax proxies; return its arrays."""
@@ -86,6 +91,7 @@ def fit_head(
     weights = {name: variable.numpy() for name, variable in params.items()}
     if mix:
         weights["mix"] = np.float32(mix)
+        weights["keep"] = np.int64(keep or features.shape[1])
     return weights
 
 
@@ -104,11 +110,13 @@ def held_out_check(
     *,
     folds: int = 3,
     seed: int = 0,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
     **fit_options: Any,
 ) -> dict[str, Any]:
     """Fit on all labels but one fold, score Recall@1 on that fold's labels only; return per fold and pooled.
 
-    Queries default to the catalogue itself, leave-one-out.
+    Queries default to the catalogue itself, leave-one-out. ``reference`` is ``(catalogue, queries)``
+    from the encoder to compare with (e.g. the zero-shot default); else the features themselves.
     """
     leave_one_out = queries is None
     if leave_one_out:
@@ -121,7 +129,8 @@ def held_out_check(
         head = fit_head(catalogue[train], catalogue_labels[train], seed=seed, **fit_options)
         in_fold, q_in_fold = np.isin(catalogue_labels, fold), np.isin(query_labels, fold)
         args = (query_labels[q_in_fold], catalogue_labels[in_fold], leave_one_out)
-        frozen = _recall_at_1(queries[q_in_fold], catalogue[in_fold], *args)
+        ref_catalogue, ref_queries = reference if reference is not None else (catalogue, queries)
+        frozen = _recall_at_1(ref_queries[q_in_fold], ref_catalogue[in_fold], *args)
         adapted = _recall_at_1(apply_head(head, queries[q_in_fold]), apply_head(head, catalogue[in_fold]), *args)
         n = int(q_in_fold.sum())
         results.append({"held_out": [str(label) for label in fold], "queries": n,

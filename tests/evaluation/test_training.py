@@ -45,6 +45,8 @@ def test_head_pulls_labels_apart_and_survives_a_round_trip(tmp_path):
     np.testing.assert_allclose(apply_head(weights, x), apply_head(head, x))
     mixed = fit_head(x, y, dimensions=4, epochs=5, mix=0.5)
     assert apply_head(mixed, x).shape == (len(x), 16 + 4)  # frozen features kept beside the projection
+    kept = fit_head(x, y, dimensions=4, epochs=5, mix=0.5, keep=3)
+    assert apply_head(kept, x).shape == (len(x), 3 + 4)  # only the first 3 frozen columns
 
 
 def test_held_out_check_scores_only_unseen_labels():
@@ -61,7 +63,7 @@ def test_train_command_writes_a_head_that_serves_as_an_encoder(hand_set, tmp_pat
     head = tmp_path / "heads" / "colour-v2.npz"
     call_command("visual_search_train", str(hand_set), "--base", MEAN_COLOUR, "--output", str(head),
                  "--name", "colour", "--head-version", "2", "--dimensions", "2", "--epochs", "30",
-                 "--held-out-folds", "2", "--cache-dir", str(tmp_path / "cache"))
+                 "--held-out-folds", "2", "--compare", MEAN_COLOUR, "--cache-dir", str(tmp_path / "cache"))
     assert "Held-out labels, Recall@1" in capsys.readouterr().out
     _, metadata = load_head(head)
     assert metadata["trained_on"]["photos"] == 4  # catalogue photos only, never the test queries

@@ -34,6 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=0.05)
         parser.add_argument("--mix", type=float, default=0.0,
                             help="Weight of the frozen features kept beside the projection (0: projection only).")
+        parser.add_argument("--keep-dims", type=int, default=0,
+                            help="With --mix: keep only the first N frozen dimensions (e.g. 1280, the global part "
+                            "of a regional base; default all).")
+        parser.add_argument("--compare", default="zero-shot",
+                            help="Encoder spec the held-out check compares with (default zero-shot).")
         parser.add_argument("--held-out-folds", type=int, default=3,
                             help="Folds of labels for the generalisation check (0: skip).")
         parser.add_argument("--seed", type=int, default=0)
@@ -54,16 +59,23 @@ class Command(BaseCommand):
         catalogue = embed_paths(base, [s.path for s in data.catalogue], cache_dir).vectors
         labels = np.array([s.label for s in data.catalogue])
         fit = {k: options[k] for k in ("dimensions", "hidden", "epochs", "temperature", "mix", "seed")}
+        fit["keep"] = options["keep_dims"]
         check = None
         if options["held_out_folds"]:
             queries = query_labels = None
+            _, compare = resolve_encoder(options["compare"])
+            reference_catalogue = embed_paths(compare, [s.path for s in data.catalogue], cache_dir).vectors
+            reference = (reference_catalogue, reference_catalogue)
             if not data.leave_one_out:
                 queries = embed_paths(base, [s.path for s in data.queries], cache_dir).vectors
                 query_labels = np.array([s.label for s in data.queries])
+                reference = (reference_catalogue, embed_paths(compare, [s.path for s in data.queries], cache_dir).vectors)
             self.stderr.write(f"Held-out check: {options['held_out_folds']} folds of labels...")
-            check = held_out_check(catalogue, labels, queries, query_labels, folds=options["held_out_folds"], **fit)
+            check = held_out_check(catalogue, labels, queries, query_labels, folds=options["held_out_folds"],
+                                   reference=reference, **fit)
+            check["compared_with"] = compare.id
             self.stdout.write(
-                f"Held-out labels, Recall@1: frozen {100 * check['recall@1_frozen']:.1f}, adapted "
+                f"Held-out labels, Recall@1: {compare.id} {100 * check['recall@1_frozen']:.1f}, adapted "
                 f"{100 * check['recall@1_adapted']:.1f} ({check['change_points']:+.1f} points)."
             )
         self.stderr.write(f"Fitting on all {len(set(labels))} labels...")
