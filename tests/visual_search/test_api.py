@@ -77,10 +77,10 @@ def test_search_by_image_finds_the_product(api_client, catalogue):
     "data, name, expected_status, code",
     [
         (photo_bytes("chelsea")[:3000], "truncated.jpg", 400, "corrupt"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "fake.png", 400, "unsupported_format"),
-        (b"GIF89a<script>alert(1)</script>", "x.gif", 400, "unsupported_format"),
-        (b"%PDF-1.4 not an image", "doc.pdf", 400, "unsupported_format"),
-        (photo_bytes("chelsea", fmt="PPM"), "photo.ppm", 400, "unsupported_format"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "fake.png", 415, "unsupported_format"),
+        (b"GIF89a<script>alert(1)</script>", "x.gif", 415, "unsupported_format"),
+        (b"%PDF-1.4 not an image", "doc.pdf", 415, "unsupported_format"),
+        (photo_bytes("chelsea", fmt="PPM"), "photo.ppm", 415, "unsupported_format"),
     ],
 )
 def test_search_by_image_rejects_bad_uploads(api_client, catalogue, data, name, expected_status, code):
@@ -92,7 +92,7 @@ def test_search_by_image_rejects_bad_uploads(api_client, catalogue, data, name, 
 
 def test_search_by_image_rejects_a_decompression_bomb(api_client, catalogue):
     response = api_client.post(SEARCH_URL, {"image": upload(bomb_png(), "bomb.png", "image/png")})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["code"] == "too_many_pixels"
 
 
@@ -121,7 +121,7 @@ def test_search_page_get_and_post(client, catalogue):
 
 def test_search_page_explains_a_bad_upload(client, catalogue):
     response = client.post(reverse("visual_search:search"), {"image": upload(b"garbage", "x.jpg")})
-    assert response.status_code == 400
+    assert response.status_code == 415
     assert "accepted format" in response.content.decode()
 
 
