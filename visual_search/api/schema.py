@@ -33,13 +33,15 @@ COMMON_ERRORS = {
 
 
 class VisualSearchSchema(AutoSchema):
-    """Adds the adapter's declared filters as query parameters, read when the schema is generated."""
+    """Adds the adapter's declared filters as query parameters (on views with ``accepts_filters``)."""
 
     def get_operation_id(self):
         return getattr(self.view, "operation_id", None) or super().get_operation_id()
 
     def get_override_parameters(self):
         params = list(super().get_override_parameters())
+        if not getattr(self.view, "accepts_filters", False):
+            return params
         for name, spec in get_adapter().get_filters().items():
             params.append(
                 OpenApiParameter(
@@ -65,4 +67,6 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
 
 def only_visual_search(endpoints):
     """Preprocessing hook: the schema describes this app's endpoints, not the whole host site."""
-    return [e for e in endpoints if getattr(getattr(e[3], "cls", None), "__module__", "") == "visual_search.api.views"]
+    from visual_search.api.views import VisualSearchAPIView  # noqa: PLC0415 - views import this module
+
+    return [e for e in endpoints if issubclass(getattr(e[3], "cls", object), VisualSearchAPIView)]

@@ -49,6 +49,8 @@ class VisualSearchAPIView(APIView):
 
     schema = VisualSearchSchema()
     throttle_settings: tuple[str, ...] = ("API_THROTTLE_CLASSES",)
+    #: Whether the view takes the adapter's declared filters as query parameters (documented in the schema).
+    accepts_filters = False
 
     def get_authenticators(self):
         return _instances("API_AUTHENTICATION_CLASSES")
@@ -79,6 +81,7 @@ class SimilarProductsView(VisualSearchAPIView):
     """Products that look like one product."""
 
     operation_id = "similar_products"
+    accepts_filters = True
 
     def get(self, request, pk: str) -> Response:
         params = SearchParamsSerializer(data=request.query_params)
@@ -113,6 +116,7 @@ class SearchByImageView(VisualSearchAPIView):
     """Products that look like an uploaded photo."""
 
     operation_id = "search_by_image"
+    accepts_filters = True
 
     parser_classes = [MultiPartParser, FormParser]
     throttle_settings = ("API_THROTTLE_CLASSES", "API_UPLOAD_THROTTLE_CLASSES")
