@@ -69,6 +69,23 @@ def test_a_revoked_key_gets_401(api_key, product):
     assert response.status_code == 401 and response.json()["code"] == "invalid_api_key"
 
 
+def test_an_expired_key_gets_401(product):
+    out = io.StringIO()
+    call_command("visual_search_apikey", "create", "old-partner", "--expires", "2020-01-31", stdout=out,
+                 stderr=io.StringIO())
+    response = keyed(out.getvalue().strip()).get(similar_url(product))
+    assert response.status_code == 401 and response.json()["code"] == "expired_api_key"
+
+
+def test_the_command_refuses_a_bad_date_and_an_unknown_key(db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="ISO 8601"):
+        call_command("visual_search_apikey", "create", "x", "--expires", "soon", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="No API key"):
+        call_command("visual_search_apikey", "revoke", "nope", stdout=io.StringIO())
+
+
 @pytest.mark.parametrize("header", ["Api-Key nonsense", "Api-Key abc.def", "Api-Key "])
 def test_a_wrong_key_gets_401(product, header):
     response = Client(headers={"Authorization": header}).get(similar_url(product))

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+def _parse_expiry(value: str) -> datetime:
+    """An ISO 8601 date (midnight, server time zone) or date and time."""
+    try:
+        moment = parse_datetime(value) or (parse_date(value) and datetime.combine(parse_date(value), time.min))
+    except ValueError:
+        moment = None
+    if not moment:
+        raise CommandError(f"Not an ISO 8601 date: {value!r}")
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 class Command(BaseCommand):
@@ -21,19 +36,7 @@ class Command(BaseCommand):
         from rest_framework_api_key.models import APIKey  # noqa: PLC0415 - needs the app installed
 
         if action == "create":
-            expiry = None
-            if options.get("expires"):
-                from django.utils import timezone  # noqa: PLC0415
-                from django.utils.dateparse import parse_date, parse_datetime  # noqa: PLC0415
-
-                value = options["expires"]
-                expiry = parse_datetime(value) or (
-                    parse_date(value) and timezone.datetime.combine(parse_date(value), timezone.datetime.min.time())
-                )
-                if not expiry:
-                    raise CommandError(f"Not an ISO 8601 date: {value!r}")
-                if timezone.is_naive(expiry):
-                    expiry = timezone.make_aware(expiry)
+            expiry = _parse_expiry(options["expires"]) if options.get("expires") else None
             _, key = APIKey.objects.create_key(name=options["name"], expiry_date=expiry)
             self.stderr.write(f"Created API key {options['name']!r}. It is shown once; store it now:")
             self.stdout.write(key)
