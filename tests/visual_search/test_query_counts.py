@@ -1,4 +1,4 @@
-"""An API response costs a fixed number of queries, whatever k is."""
+"""An API response and a carousel cost a fixed number of queries, whatever k is."""
 
 from __future__ import annotations
 
@@ -20,23 +20,40 @@ def products(vector_catalogue):
 
 
 def queries(call) -> int:
-    call()  # once-per-process look-ups (pgvector's version) out of the way
+    """Queries ``call`` runs, after a first call that gets once-per-process look-ups out of the way."""
+    call()
     with CaptureQueriesContext(connection) as captured:
-        response = call()
-    assert response.status_code == 200
+        call()
     return len(captured)
+
+
+def ok(response):
+    assert response.status_code == 200
+    return response
 
 
 @pytest.mark.parametrize("filters", ["", "&category=dress&in_stock=true"])
 def test_similar_endpoint_queries_do_not_grow_with_k(api_client, products, filters):
     url = f"/api/v1/products/{products[0].pk}/similar/?k={{k}}{filters}"
-    counts = {k: queries(lambda k=k: api_client.get(url.format(k=k))) for k in (3, 12)}
+    counts = {k: queries(lambda k=k: ok(api_client.get(url.format(k=k)))) for k in (3, 12)}
     assert counts[3] == counts[12]
 
 
 def test_search_by_image_queries_do_not_grow_with_k(api_client, products):
     def post(k):
         image = SimpleUploadedFile("p.jpg", photo_bytes("coffee", size=64), content_type="image/jpeg")
-        return api_client.post("/api/v1/search/image/", {"image": image, "k": k})
+        return ok(api_client.post("/api/v1/search/image/", {"image": image, "k": k}))
 
     assert queries(lambda: post(3)) == queries(lambda: post(12))
+
+
+def test_the_carousel_tag_queries_do_not_grow_with_k(products):
+    from django.template import Context, Template
+
+    template = Template("{% load visual_search %}{% similar_products_carousel product k %}")
+
+    def render(k):
+        html = template.render(Context({"product": products[0], "k": k}))
+        assert html.count(" href=") >= k  # one link per card at least
+
+    assert queries(lambda: render(3)) == queries(lambda: render(12))
