@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder, build_network
 from visual_search.encoders.torch_checkpoint import load_state_dict
 
@@ -21,7 +23,9 @@ __all__ = ["RegionalEfficientNetLiteEncoder"]
 class RegionalEfficientNetLiteEncoder(EfficientNetLiteEncoder):
     """Global average + ``grid`` x ``grid`` regional averages of the EfficientNet-Lite feature map."""
 
-    def __init__(self, variant: str = "lite0", grid: int = 2, **options: Any) -> None:
+    def __init__(self, variant: str = "lite0", grid: int = 2, pooling: str = "avg", **options: Any) -> None:
+        if pooling != "avg":
+            raise ImproperlyConfigured("RegionalEfficientNetLiteEncoder pools by averaging only.")
         super().__init__(variant=variant, pooling="avg", **options)
         self.grid = int(grid)
         self.id = f"efficientnet-{variant}-regional{self.grid}"

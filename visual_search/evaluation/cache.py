@@ -82,6 +82,10 @@ def embed_paths(
     Photos are decoded by the app's own gate (``open_image``), as a stored product image is.
     """
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    if hasattr(encoder, "project") and hasattr(encoder, "base"):
+        # An adapted encoder is its base plus a head: reuse the base's cached vectors, project them.
+        inner = embed_paths(encoder.base, paths, cache_dir, batch_size=batch_size, progress=progress)
+        return Embedded(encoder.project(inner.vectors), inner.digests, inner.embedded, inner.seconds)
     store = cache_file(encoder, cache_dir)
     rows = _read(store, encoder.dimensions)
     digests = [file_digest(Path(p)) for p in paths]

@@ -96,6 +96,6 @@ class Command(BaseCommand):
 
 def _options(encoder) -> dict[str, Any]:
     """The constructor options of the stock backends, read back from the instance."""
-    names = ("variant", "pooling", "weights_path", "model", "input_size", "weights", "path", "preprocess")
+    names = ("variant", "pooling", "grid", "weights_path", "model", "input_size", "weights", "path", "preprocess")
     return {name: getattr(encoder, name) for name in names if getattr(encoder, name, None) is not None
             and name != "input_size"}
