@@ -103,3 +103,31 @@ def test_budget_bounds_concurrent_decodes():
         with budget.reserve(101, 100):
             pass
     assert info.value.code == "too_costly_to_decode"
+
+
+def test_a_full_budget_makes_a_decode_wait_then_answer_busy(monkeypatch):
+    import visual_search.images as images  # noqa: PLC0415
+
+    monkeypatch.setattr(images, "BUDGET_WAIT_SECONDS", 0.2)
+    budget, holding, release = _DecodeBudget(), threading.Event(), threading.Event()
+
+    def hold():
+        with budget.reserve(80, 100):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    started = time.monotonic()
+    with pytest.raises(InvalidImage) as info:
+        with budget.reserve(30, 100):
+            pass
+    assert (info.value.code, info.value.status) == ("busy", 503)
+    assert 0.15 < time.monotonic() - started < 2
+    with budget.reserve(20, 100):  # what fits beside the holder goes ahead at once
+        pass
+    release.set()
+    holder.join()
+    with budget.reserve(100, 100):  # and the whole budget is free again
+        pass
