@@ -2,7 +2,9 @@
 
 Ten concurrent worst-case uploads keep the worker under 1 GiB and it returns to
 its baseline; two slow uploads delay nobody; a body over the cap is refused
-before it is sent; a body that never finishes is cut off at its deadline.
+before it is sent; a body that never finishes is cut off at its deadline. With
+nginx installed, deploy/nginx.conf in front: a slow upload is buffered whole
+before it reaches a worker.
 """
 
 from __future__ import annotations
@@ -223,3 +225,79 @@ def test_a_body_over_the_cap_is_refused_before_it_is_sent(server):
         sock.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert b'"code":"too_large"' in answer.replace(b" ", b"")
+
+
+@pytest.fixture(scope="module")
+def nginx(server, tmp_path_factory):
+    """deploy/nginx.conf, as docker-compose runs it, in front of the test gunicorn (skipped without nginx)."""
+    import shutil  # noqa: PLC0415
+
+    if not shutil.which("nginx") or not shutil.which("openssl"):
+        pytest.skip("nginx or openssl is not installed here (apt-get install nginx-light)")
+    prefix = tmp_path_factory.mktemp("nginx")
+    prefix.chmod(0o755)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", prefix / "privkey.pem", "-out", prefix / "fullchain.pem"], check=True, capture_output=True,
+    )
+    http_port, https_port = _free_port(), _free_port()
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    for old, new in [("server web:8000;", f"server 127.0.0.1:{server.port};"), ("listen 80;", f"listen {http_port};"),
+                     ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
+                     ("/etc/nginx/certs", str(prefix)), ("/data/media/", f"{prefix}/media/")]:
+        assert old in site
+        site = site.replace(old, new)
+    (prefix / "site.conf").write_text(site.replace(f"listen {http_port};", f"listen 127.0.0.1:{http_port};"))
+    (prefix / "nginx.conf").write_text(
+        f"worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{ access_log off; client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;\n"
+        f"  include {prefix}/site.conf; }}\n"
+    )
+    process = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
+                                str(prefix / "error.log"), "-g", "daemon off;"])
+
+    def up():
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited with {process.returncode}:\n{(prefix / 'error.log').read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    wait_for(up, timeout=20, message="nginx to listen")
+    yield https_port
+    process.terminate()
+    process.wait(10)
+
+
+def test_behind_nginx_a_slow_upload_never_reaches_a_worker_half_sent(server, nginx):
+    """An upload trickled for longer than gunicorn's own body deadline still succeeds: nginx held it, not a thread."""
+    import ssl  # noqa: PLC0415
+
+    body, content_type = multipart(photo_bytes("coffee", size=400) + bytes(20_000))
+    context = ssl._create_unverified_context()  # noqa: SLF001 - the test's own self-signed certificate
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", nginx)), server_hostname="localhost")
+    sock.sendall(
+        f"POST /api/v1/search/image/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+        f"X-Forwarded-For: 6.6.6.6\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    )
+    step = max(1, len(body) // 30)
+    started = time.monotonic()
+    during = []
+    for offset in range(0, len(body), step):  # 30 pieces over ~7.5 s, beyond gunicorn's ~3.5 s deadline
+        sock.sendall(body[offset : offset + step])
+        status, seconds = server.request("GET", "/visual-search/")  # the worker stays free meanwhile
+        during.append(seconds if status == 200 else float("inf"))
+        time.sleep(max(0.0, 0.25 - seconds))
+    trickled = time.monotonic() - started
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    print(f"\nthrough nginx: body trickled for {trickled:.1f}s, answer {answer[:12]!r}; "
+          f"direct requests meanwhile: slowest {max(during) * 1000:.0f} ms")
+    assert trickled > BODY_TIMEOUT + len(body) / (64 * 1024) + 1
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert max(during) < 1.0
