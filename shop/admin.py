@@ -3,6 +3,7 @@ from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
 from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
+from visual_search.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
 
 
 @admin.register(Category)
@@ -23,10 +24,10 @@ class ProductImageInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(EmbeddingStatusMixin, admin.ModelAdmin):
+class ProductAdmin(CategorySuggestionMixin, EmbeddingStatusMixin, admin.ModelAdmin):
     """Products with a thumbnail of the main image, their embedding status and their gallery inline."""
 
-    list_display = ["thumbnail", "name", "category", "price", "in_stock", "embedding_status"]
+    list_display = ["thumbnail", "name", "category", "suggested_category", "price", "in_stock", "embedding_status"]
     list_display_links = ["thumbnail", "name"]
     list_filter = ["category", "in_stock", EmbeddingStatusFilter]
     list_select_related = ["category"]
@@ -34,7 +35,7 @@ class ProductAdmin(EmbeddingStatusMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductImageInline]
-    actions = [reembed_products]
+    actions = [reembed_products, apply_suggested_category]
 
     @admin.display(description="Image")
     def thumbnail(self, obj: Product) -> str:

@@ -70,3 +70,15 @@ def test_api_endpoint(api_client, catalogue):
     assert body["neighbours"] == 3 and body["votes"][0]["share"] == body["confidence"]
     assert api_client.get("/api/v1/products/999999/category-suggestion/").status_code == 404
     assert api_client.get(f"/api/v1/products/{cat_2.pk}/category-suggestion/?k=0").status_code == 400
+
+
+def test_admin_column_and_action(admin_client, catalogue):
+    cat_2 = catalogue["products"][1]
+    type(cat_2).objects.filter(pk=cat_2.pk).update(category=catalogue["drinks"])  # filed wrongly
+    page = admin_client.get("/admin/shop/product/").content.decode()
+    assert "Suggested category" in page and "Cats (" in page and "≠" in page
+    response = admin_client.post("/admin/shop/product/", {"action": "apply_suggested_category",
+                                                          "_selected_action": [cat_2.pk]}, follow=True)
+    assert "1 product(s) moved" in response.content.decode()
+    cat_2.refresh_from_db()
+    assert cat_2.category == catalogue["cats"]
