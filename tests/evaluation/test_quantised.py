@@ -19,7 +19,9 @@ def test_int8_vectors_follow_the_float_ones_and_the_model_is_cached(tmp_path):
     for name in ["chelsea", "coffee", "astronaut", "rocket", "camera", "horse", "coins", "immunohistochemistry"]:
         (calibration / f"{name}.jpg").write_bytes(photo_bytes(name))
     encoder = QuantisedEfficientNetLiteEncoder(model_dir=str(tmp_path / "models"), calibration_images=str(calibration))
-    assert (encoder.id, encoder.dimensions) == ("efficientnet-lite0-int8", 1280)
+    # Its own calibration set makes its own vector space, so its own id.
+    assert encoder.id.startswith("efficientnet-lite0-int8-") and encoder.dimensions == 1280
+    assert QuantisedEfficientNetLiteEncoder().id == "efficientnet-lite0-int8"
     images = [open_image(photo_bytes(name, size=300, quality=80)) for name in PHOTOS]
     quantised = encoder.embed(images, batch_size=3)  # two batch sizes: the interpreter is resized
     assert encoder.model_path().exists()

@@ -44,12 +44,13 @@ def _calibration_photos(folder: str | None) -> list[Image.Image]:
                 photos.append(image.convert("RGB"))
         return photos
     from skimage import data  # noqa: PLC0415 - ships real photos with the package
+    from skimage.util import img_as_ubyte  # noqa: PLC0415
 
     names = ["astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "horse", "moon", "hubble_deep_field",
              "immunohistochemistry", "page", "retina", "text", "brick", "grass", "gravel"]
     photos = []
     for name in names:
-        array = getattr(data, name)()
+        array = img_as_ubyte(getattr(data, name)())  # some are boolean or float masks
         image = Image.fromarray(array if array.ndim == 3 else np.stack([array] * 3, axis=-1)).convert("RGB")
         photos += [image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     return photos
@@ -106,6 +107,8 @@ class QuantisedEfficientNetLiteEncoder(EfficientNetLiteEncoder):
     ) -> None:
         super().__init__(variant=variant, pooling="avg", **options)
         self.id = f"efficientnet-{variant}-int8"
+        if calibration_images:  # another calibration quantises differently: its vectors get their own id
+            self.id += "-" + hashlib.sha1(str(Path(calibration_images).resolve()).encode()).hexdigest()[:6]
         self.model_dir, self.calibration_images, self.num_threads = model_dir, calibration_images, num_threads
         self._local = threading.local()  # a TF Lite interpreter is not thread-safe: one per thread
 
