@@ -15,7 +15,8 @@ from django.core.exceptions import FieldError, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.formats import number_format
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from visual_search.adapters import ProductAdapter, get_adapter
@@ -78,7 +79,9 @@ class PhotoSearchForm(forms.Form):
             return None
         try:
             values = list(
-                self.adapter.get_queryset().order_by(field).values_list(field, flat=True)
+                self.adapter.get_queryset()
+                .order_by(field)
+                .values_list(field, flat=True)
                 .distinct()[: MAX_FILTER_CHOICES + 1]
             )
         except FieldError:  # a custom lookup, not a field path (Oscar's category subtree): a text box
@@ -139,7 +142,10 @@ class SearchByPhotoView(View):
         shown = adapter.get_display([product]).get(product.pk)
         results = similar_products(product, filters=form.lookups)
         return self.render(
-            request, form, page=self.page(results), like=product,
+            request,
+            form,
+            page=self.page(results),
+            like=product,
             query_image=shown.image_url if shown else None,
         )
 
@@ -149,7 +155,8 @@ class SearchByPhotoView(View):
             return self.render(request, form, status=_status(form))
         upload = form.cleaned_data.get("image")
         if not upload and request.POST.get("like"):
-            return self.like(request, form, request.POST["like"])  # filters changed on a "more like this" page
+            # Filters changed on a "more like this" page.
+            return self.like(request, form, request.POST["like"])
         if not upload:
             form.add_error("image", _("Choose a photo first."))
             return self.render(request, form, status=400)
@@ -164,7 +171,9 @@ class SearchByPhotoView(View):
     def page(self, results) -> ResultPage:
         return build_result_page(results)
 
-    def render(self, request: HttpRequest, form: PhotoSearchForm, *, status: int = 200, **context) -> HttpResponse:
+    def render(
+        self, request: HttpRequest, form: PhotoSearchForm, *, status: int = 200, **context
+    ) -> HttpResponse:
         context.update(
             form=form,
             base_template=vs_settings.BASE_TEMPLATE,

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder  # noqa: E402
+from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder
 
 SPLITS = ("train", "validation")
 LONG_SIDE = 400

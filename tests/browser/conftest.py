@@ -33,20 +33,22 @@ def _install_chromium() -> None:
     if not shutil.which("apt-get") or (sudo and not shutil.which("sudo")):
         pytest.skip("Chromium is missing and cannot be installed here (apt-get install chromium).")
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        result = subprocess.run([*sudo, *command], capture_output=True, text=True, timeout=900)
+        result = subprocess.run([*sudo, *command], check=False, capture_output=True, text=True, timeout=900)
         if result.returncode:
             pytest.skip(f"Could not install Chromium ({' '.join(command)}): {result.stderr[-500:]}")
 
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         _install_chromium()
     with sync_playwright() as playwright:
         # --no-sandbox: Chromium's sandbox refuses to run as root, as in CI containers.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
         yield browser
         browser.close()
 
@@ -109,9 +111,9 @@ def unseen_photo(category: str, index: int = 0) -> Path:
 @pytest.fixture
 def catalogue(server):
     """The first photos of each class from the demo, embedded with the real encoder."""
-    from shop.catalogue import import_demo_photos  # noqa: PLC0415
-    from shop.models import Product  # noqa: PLC0415
-    from visual_search.bulk import reembed_in_process  # noqa: PLC0415
+    from shop.catalogue import import_demo_photos
+    from shop.models import Product
+    from visual_search.bulk import reembed_in_process
 
     import_demo_photos(per_category=SEEDED_PER_CATEGORY)
     result = reembed_in_process(list(Product.objects.values_list("pk", flat=True)))

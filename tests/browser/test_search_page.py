@@ -45,6 +45,10 @@ def expect_priced_results(page, category: str) -> None:
     assert not re.search(r"(?<![\d.$])0\.\d\d", page.locator(".vs-grid").inner_text())
 
 
+def wait_until_idle(page) -> None:
+    page.wait_for_function("() => document.querySelector('[data-vs-results]').ariaBusy === 'false'")
+
+
 def drop_or_paste(page, path, event: str) -> None:
     """Fire a real drop or paste event carrying the file, as the browser does for a user."""
     data = base64.b64encode(path.read_bytes()).decode()
@@ -58,7 +62,8 @@ def drop_or_paste(page, path, event: str) -> None:
             } else {
                 const zone = document.querySelector("[data-vs-dropzone]");
                 for (const type of ["dragenter", "dragover", "drop"]) {
-                    zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+                    const init = {dataTransfer: transfer, bubbles: true, cancelable: true};
+                    zone.dispatchEvent(new DragEvent(type, init));
                 }
             }
         }""",
@@ -129,7 +134,7 @@ def test_more_like_this_and_filters(server, catalogue, page):
 
     page.select_option("select[name=category]", "Shoes")
     page.locator(".vs-grid .vs-card").first.wait_for()
-    page.wait_for_function("() => document.querySelector('[data-vs-results]').getAttribute('aria-busy') === 'false'")
+    wait_until_idle(page)
     assert set(result_categories(page)) <= {"Shoes"}
 
 
@@ -185,7 +190,7 @@ def test_keyboard_only(server, catalogue, page):
 def test_strict_content_security_policy_breaks_nothing(server, catalogue, page):
     policy = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'"
     violations: list[str] = []
-    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
 
     def with_policy(route):
         if route.request.resource_type != "document":
@@ -200,7 +205,7 @@ def test_strict_content_security_policy_breaks_nothing(server, catalogue, page):
     page.get_by_role("button", name="Crop").click()
     page.locator(".cropper-container").wait_for()
     page.get_by_role("button", name="Search this area").click()
-    page.wait_for_function("() => document.querySelector('[data-vs-results]').getAttribute('aria-busy') === 'false'")
+    wait_until_idle(page)
     page.locator(".vs-grid .vs-card").first.wait_for()
 
     assert violations == []

@@ -10,7 +10,6 @@ from io import StringIO
 from urllib.parse import quote
 
 import psutil
-
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -70,7 +69,7 @@ def test_seed_demo_defaults_to_the_committed_photos():
 @pytest.fixture
 def demo_database(settings):
     """A fresh database on the test server for a demo subprocess; dropped afterwards."""
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     db = settings.DATABASES["default"]
     name = f"vs_demo_{uuid.uuid4().hex[:8]}"

@@ -1,4 +1,4 @@
-"""The search-by-photo page and the carousel tag, through Django's test client (the browser tests drive JS)."""
+"""The search-by-photo page and the carousel tag through Django's test client (tests/browser run the JS)."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_pages_carry_no_inline_script_or_style(client, catalogue):
 
 def test_carousel_shows_prices_and_lazy_thumbnails_but_no_scores(client, catalogue):
     html = client.get(catalogue["chelsea"].get_absolute_url()).content.decode()
-    carousel = html[html.index("data-vs-carousel"):]
+    carousel = html[html.index("data-vs-carousel") :]
 
     assert 'aria-label="Visually similar"' in html
     assert "Sold-out cat print" in carousel and "$10.00" in carousel

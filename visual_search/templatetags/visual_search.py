@@ -1,4 +1,4 @@
-"""Template tags: ``{% similar_products_carousel product %}``, ``{% search_by_photo_form %}``, ``|vs_price``."""
+"""Template tags: the similar-products carousel, the compact search form, and ``|vs_price``."""
 
 from __future__ import annotations
 
