@@ -41,9 +41,9 @@ def api_schema(settings):
     request_finished.connect(close_old_connections)
 
 
-def test_the_schema_lists_both_endpoints(api_schema):
+def test_the_schema_lists_the_search_endpoints(api_schema):
     labels = {result.ok().label for result in api_schema.get_all_operations()}
-    assert labels == {"GET /api/v1/products/{pk}/similar/", "POST /api/v1/search/image/"}
+    assert {"GET /api/v1/products/{pk}/similar/", "POST /api/v1/search/image/"} <= labels
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
