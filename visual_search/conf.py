@@ -30,8 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "IMAGE_FIELD": "image",
     # Enqueue embedding work from post_save / post_delete receivers.
     "AUTO_EMBED": True,
-    # Images per encoder call, in a task and in bulk jobs.
+    # Products claimed per batch by a worker, and images per encoder call in bulk jobs.
     "BATCH_SIZE": 32,
+    # Images per forward pass inside a worker's batch: on CPU 8 runs as fast as 32 with a third of the memory.
+    "INFERENCE_BATCH_SIZE": 8,
     # Celery routing and retries for embedding tasks.
     "TASK_QUEUE": None,
     # Bulk jobs' work goes to this queue when set, so a big re-embed never delays on-save work.

@@ -170,15 +170,14 @@ def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str 
         return 0
     failed = set(failed)
     t = _tables()
-    deleted_pks: set = set()
+    field = SyncRequest._meta.pk.target_field
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        for c in claims:
-            cursor.execute(
-                f"DELETE FROM {t['req']} WHERE product_id = %s AND requested_at = %s RETURNING product_id",
-                [_prep([c.product_pk], using)[0], c.requested_at],
-            )
-            if cursor.fetchone():
-                deleted_pks.add(c.product_pk)
+        cursor.execute(
+            f"DELETE FROM {t['req']} r USING unnest(%s, %s) AS c(product_id, requested_at) "
+            "WHERE r.product_id = c.product_id AND r.requested_at = c.requested_at RETURNING r.product_id",
+            [_prep([c.product_pk for c in claims], using), [c.requested_at for c in claims]],
+        )
+        deleted_pks = {field.to_python(row[0]) for row in cursor.fetchall()}
         kept = [c.product_pk for c in claims if c.product_pk not in deleted_pks]
         if kept:  # requested again meanwhile: hand it out again at once
             SyncRequest.objects.using(using).filter(pk__in=kept).update(claimed_until=None)

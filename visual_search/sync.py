@@ -106,6 +106,7 @@ class SyncPlan:
     vectors: dict[tuple[int, str], Any] = field(default_factory=dict)
     retry: dict[Any, str] = field(default_factory=dict)
     requests: dict[Any, Any] = field(default_factory=dict)  # save-time work owed as the plan saw it
+    timings: tuple[float, float] = (0.0, 0.0)  # seconds waiting for decodes, seconds embedding
 
 
 def _hash(data: bytes) -> str:
@@ -225,7 +226,7 @@ def load_images(plan: SyncPlan, executor: Executor | None = None) -> SyncPlan:
 
 def embed(plan: SyncPlan) -> SyncPlan:
     """Step 2b: run each encoder over the decoded images that need it; no transaction is open."""
-    batch = max(1, int(vs_settings.BATCH_SIZE))
+    batch = max(1, int(vs_settings.INFERENCE_BATCH_SIZE))
     for encoder in plan.encoders:
         todo = [
             i for i, image in enumerate(plan.images)

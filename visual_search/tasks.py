@@ -26,6 +26,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.db import DatabaseError, connections, transaction
+from PIL import Image
 
 from visual_search import outbox
 from visual_search.conf import vs_settings
@@ -43,6 +44,7 @@ PUBLISH_PAUSE_SECONDS = 5.0
 SWEEP_MAX_TASKS = 8
 
 _pool: ThreadPoolExecutor | None = None
+_write_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _publish_paused_until = 0.0
 
@@ -60,9 +62,14 @@ def warm_up() -> None:
     """Build the indexing encoders now: a worker child pays for its model before its first task."""
     from visual_search.encoders import get_indexing_encoders  # noqa: PLC0415
 
+    started = time.perf_counter()
     try:
-        for encoder in get_indexing_encoders():
-            encoder.load()
+        encoders = get_indexing_encoders()
+        for encoder in encoders:
+            # One tiny image builds the model and traces its graph: the first task pays for neither.
+            size = int(getattr(encoder, "input_size", 224) or 224)
+            encoder.embed([Image.new("RGB", (size, size))])
+        logger.info("Encoder(s) loaded in %.1f s: %s", time.perf_counter() - started, [e.id for e in encoders])
     except Exception:  # noqa: BLE001 - the first task will try again and report it
         logger.exception("Could not load the encoder at worker start")
     finally:
@@ -129,46 +136,96 @@ def _retry_or_give_up(claims: list[outbox.Claim], reason: str) -> None:
             logger.exception("Could not release products %s", [c.product_pk for c in again])
 
 
-def _finish(batch: _Batch) -> dict[str, int]:
-    """Wait for the batch's decodes, embed, write and settle its requests."""
-    counts = {"embedded": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+_NOTHING = {"embedded": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+
+
+def _embed_batch(batch: _Batch) -> SyncPlan | None:
+    """Wait for the batch's decodes and embed it; on a retryable failure settle its claims and return None."""
     if not batch.claims:
-        return counts
+        return None
     try:
         if batch.error:
             raise TransientEmbeddingError(batch.error, [c.product_pk for c in batch.claims])
+        started = time.perf_counter()
         plan = batch.loaded.result()
-        result = write_rows(embed(plan))
+        decoded = time.perf_counter()
+        embed(plan)
+        plan.timings = (decoded - started, time.perf_counter() - decoded)
+        return plan
     except (TransientEmbeddingError, DatabaseError) as exc:
         logger.warning("Embedding products %s failed: %s", [c.product_pk for c in batch.claims], exc)
         _retry_or_give_up(batch.claims, f"{type(exc).__name__}: {exc}")
-        return counts
-    retry = [c for c in batch.claims if c.product_pk in result.retry]
-    again = [c for c in batch.claims if c.product_pk in result.conflicts and c not in retry]
-    settled = [c for c in batch.claims if c not in retry and c not in again]
-    for c in retry:
-        _retry_or_give_up([c], result.retry[c.product_pk])
-    if again:
-        outbox.release(again, "Rows changed while embedding; syncing again.", retry_in=0)
-    outbox.complete(settled, failed=result.failed_products)
+        return None
+
+
+def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False) -> dict[str, int]:
+    """Write the batch's rows and settle its requests; never raises for the database."""
+    if own_connection:  # the writer thread: a connection of its own, fresh after an outage
+        connections["default"].close_if_unusable_or_obsolete()
+    started = time.perf_counter()
+    try:
+        result = write_rows(plan)
+        retry = [c for c in batch.claims if c.product_pk in result.retry]
+        again = [c for c in batch.claims if c.product_pk in result.conflicts and c not in retry]
+        settled = [c for c in batch.claims if c not in retry and c not in again]
+        for c in retry:
+            _retry_or_give_up([c], result.retry[c.product_pk])
+        if again:
+            outbox.release(again, "Rows changed while embedding; syncing again.", retry_in=0)
+        outbox.complete(settled, failed=result.failed_products)
+    except DatabaseError as exc:
+        # Whatever was not settled stays claimed until its lease runs out; the sweep hands it out again.
+        logger.warning("Writing products %s failed: %s", [c.product_pk for c in batch.claims], exc)
+        _retry_or_give_up(batch.claims, f"{type(exc).__name__}: {exc}")
+        return dict(_NOTHING)
+    finally:
+        if own_connection:
+            connections["default"].close_if_unusable_or_obsolete()
+    waited, embedded = plan.timings
     logger.info(
-        "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed",
+        "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed "
+        "(waited %.2f s for decoding, embedded in %.2f s, wrote in %.2f s)",
         [c.product_pk for c in settled], result.embedded, result.unchanged, result.failed, result.deleted,
+        waited, embedded, time.perf_counter() - started,
     )
     return {"embedded": result.embedded, "unchanged": result.unchanged, "failed": result.failed,
             "deleted": result.deleted}
 
 
+def _writer() -> ThreadPoolExecutor | None:
+    """A single writer thread, so one batch's rows are written while the next is embedded.
+
+    Not inside a transaction (eager tests, a caller's atomic block): another
+    connection would not see its data, so writes stay on this thread there.
+    """
+    global _write_pool
+    if connections["default"].in_atomic_block:
+        return None
+    with _pool_lock:
+        if _write_pool is None:
+            _write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visual-search-write")
+        return _write_pool
+
+
+def _add(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        totals[key] += value
+
+
 def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRAIN_SECONDS) -> dict[str, int]:
     """Claim and sync owed work for up to ``seconds`` (only ``product_pks`` when given); return counts.
 
-    While one batch is embedded the next is already planned and decoding; a
-    product whose previous worker died is handled alone, with nothing prefetched.
+    A pipeline of three: while one batch is embedded, the next is already
+    planned and decoding (two reader threads) and the previous one is being
+    written (one writer thread with its own connection). A product whose
+    previous worker died is handled alone, with nothing prefetched beside it.
     """
     only = list(product_pks) if product_pks is not None else None
     size = max(1, int(vs_settings.BATCH_SIZE))
     deadline = time.monotonic() + seconds
-    totals = {"embedded": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+    totals = dict(_NOTHING)
+    writer = _writer()
+    writing: Future | None = None
     in_flight: list[_Batch] = [_start(outbox.claim(size, product_pks=only))]
     try:
         while in_flight[0].claims:
@@ -176,9 +233,16 @@ def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRA
             # Never prefetch beside a product that killed a worker: the next crash would take it along.
             if not any(c.crashed for c in current.claims) and time.monotonic() < deadline:
                 in_flight.append(_start(outbox.claim(size, product_pks=only)))
-            for key, value in _finish(current).items():
-                totals[key] += value
+            plan = _embed_batch(current)
             in_flight.pop(0)
+            if plan is not None:
+                if writing is not None:
+                    _add(totals, writing.result())  # one write at a time, in order
+                    writing = None
+                if writer is None:
+                    _add(totals, _write_batch(current, plan))
+                else:
+                    writing = writer.submit(_write_batch, current, plan, own_connection=True)
             if not in_flight:
                 if time.monotonic() >= deadline:
                     break
@@ -194,6 +258,9 @@ def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRA
             except DatabaseError:
                 pass  # its lease runs out instead, and the sweep hands it out again
         raise
+    finally:
+        if writing is not None:
+            _add(totals, writing.result())
     return totals
 
 

@@ -71,13 +71,14 @@ def test_a_broker_unreachable_while_twenty_products_are_saved(start_worker, brok
 
 def test_c_database_down_for_a_minute_during_a_bulk_job(start_worker, db_proxy, catalogue):
     products = catalogue(24)
-    start_worker(SLOW, db_port=db_proxy.port)
+    start_worker({**SLOW, "ENCODER": {**SLOW["ENCODER"], "OPTIONS": {"seconds": 1.0}}}, db_port=db_proxy.port)
     since = timezone.now()
     job = start_job(products)
     wait_for(lambda: BulkJob.objects.get(pk=job.pk).done >= 4, timeout=60, message="the job to start")
     db_proxy.down()
+    assert BulkJob.objects.get(pk=job.pk).done < len(products)  # the outage hits mid-job
     time.sleep(60)
-    assert BulkJob.objects.get(pk=job.pk).state == BulkJobState.RUNNING  # the outage hit mid-job
+    assert BulkJob.objects.get(pk=job.pk).state == BulkJobState.RUNNING  # nothing finished it meanwhile
     db_proxy.up()
     wait_for(lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, timeout=240,
              message="the job to finish after the outage")

@@ -62,7 +62,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"Broker: embedded Redis at {embedded.redis_socket_path()}")
             children.append(self._spawn("worker", [
                 sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
-                "--loglevel=INFO"], env, logs / "worker.log"))
+                # -B: the sweep (Celery beat) re-sends work owed whose task was lost.
+                "--loglevel=INFO", "-B", "-s", str(logs / "celerybeat-schedule")], env, logs / "worker.log"))
             call_command("seed_demo", source=source, per_category=per_category, force=False)
             children.append(self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
                                         env, logs / "web.log"))

@@ -1,0 +1,11 @@
+"""Settings for benchmarks/bulk.py: the demo project on the benchmark's own database, queue and photos."""
+
+import os
+
+from config.settings import *  # noqa: F403
+
+DATABASES["default"]["NAME"] = os.environ["VISUAL_SEARCH_BENCH_DB"]  # noqa: F405
+MEDIA_ROOT = os.environ["VISUAL_SEARCH_BENCH_MEDIA"]  # the dataset folder itself: nothing is copied
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CELERY_TASK_DEFAULT_QUEUE = os.environ["VISUAL_SEARCH_BENCH_QUEUE"]
+VISUAL_SEARCH = {**VISUAL_SEARCH, "AUTO_EMBED": False}  # noqa: F405
