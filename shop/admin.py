@@ -3,6 +3,7 @@ from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
 from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
+from visual_search.duplicates_admin import DuplicateProductsMixin
 from visual_search.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
 
 
@@ -24,7 +25,7 @@ class ProductImageInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(CategorySuggestionMixin, EmbeddingStatusMixin, admin.ModelAdmin):
+class ProductAdmin(DuplicateProductsMixin, CategorySuggestionMixin, EmbeddingStatusMixin, admin.ModelAdmin):
     """Products with a thumbnail of the main image, their embedding status and their gallery inline."""
 
     list_display = ["thumbnail", "name", "category", "suggested_category", "price", "in_stock", "embedding_status"]

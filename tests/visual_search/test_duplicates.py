@@ -54,3 +54,18 @@ def test_command_lists_pairs(catalogue, capsys):
     assert len(data) == 3 and sum(row["exact"] for row in data) == 1
     call_command("visual_search_duplicates")
     assert "identical file" in capsys.readouterr().out
+
+
+def test_admin_page_lists_pairs(admin_client, catalogue):
+    page = admin_client.get("/admin/shop/product/duplicates/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "3 pairs" in text and "identical file" in text and "cat-reencoded" in text
+    strict = admin_client.get("/admin/shop/product/duplicates/?threshold=0.9999").content.decode()
+    assert "1 pair " in strict and "cat-reencoded" not in strict
+
+
+def test_admin_page_needs_change_permission(client, django_user_model, catalogue):
+    staff = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/shop/product/duplicates/").status_code == 403
