@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "DECODE_MEMORY_BUDGET": 160 * 1024 * 1024,
     # Query photos decode (JPEG draft, else a box shrink) to a short side of at least this.
     "QUERY_IMAGE_SIZE": 512,
+    # Keep each photo searched by, re-encoded, for this many days (visual_search.query_photos); None keeps none.
+    "QUERY_PHOTO_RETENTION_DAYS": None,
     # Reverse proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR only).
     "TRUSTED_PROXIES": 0,
     # The search page's own throttle: "anon" per client address, "user" per logged-in user.

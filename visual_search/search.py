@@ -23,6 +23,7 @@ from pgvector.django import CosineDistance
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder, get_search_encoder
+from visual_search import query_photos
 from visual_search.images import open_image
 from visual_search.models import ProductImageEmbedding
 from visual_search.vector_index import annotate_distance
@@ -236,6 +237,7 @@ def embed_query_image(image) -> np.ndarray:
     if not isinstance(image, Image.Image):
         # Decoded at a reduced size, upright RGB: a query photo never stays full size in memory.
         image = open_image(image, target_size=int(vs_settings.QUERY_IMAGE_SIZE))
+    query_photos.keep(image)  # only when QUERY_PHOTO_RETENTION_DAYS is set, re-encoded, under a server-chosen name
     return get_search_encoder().embed([image])[0]
 
 
