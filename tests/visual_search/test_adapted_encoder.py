@@ -1,0 +1,43 @@
+"""An adapted encoder configured as ENCODER is served through the real pipeline and the encoder switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.test import override_settings
+
+from tests.conftest import photo_bytes
+from visual_search.encoders import get_encoder, get_search_encoder
+from visual_search.models import ProductImageEmbedding
+from visual_search.search import search_by_image
+from visual_search.sync import sync_products
+from visual_search.training import fit_head, save_head
+
+pytestmark = pytest.mark.django_db
+
+MEAN_COLOUR = "tests.evaluation.encoders.MeanColourEncoder"
+
+
+@pytest.fixture
+def head(tmp_path):
+    # Two labels of mean colours; the head is tiny, the point is how it is served.
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal((1, 0.2, 0.1), 0.05, (20, 3)), rng.normal((0.1, 0.3, 1), 0.05, (20, 3))])
+    weights = fit_head(features, np.repeat(["warm", "cold"], 20), dimensions=2, epochs=20, mix=1.0)
+    metadata = {"name": "colours", "version": "7",
+                "base": {"backend": MEAN_COLOUR, "options": {}, "id": "test-mean-colour", "version": "1"}}
+    return save_head(tmp_path / "colours-v7.npz", weights, metadata)
+
+
+def test_adapted_encoder_embeds_on_sync_and_answers_searches(head, make_product):
+    config = {"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder", "OPTIONS": {"head": str(head)}}
+    with override_settings(VISUAL_SEARCH={"ADAPTER": "shop.adapters.ShopProductAdapter", "ENCODER": config}):
+        encoder = get_encoder()
+        assert (encoder.id, encoder.version, encoder.dimensions) == ("test-mean-colour-colours", "7", 3 + 2)
+        products = [make_product(name, name=name) for name in ("chelsea", "coffee", "astronaut")]
+        sync_products([p.pk for p in products])
+        rows = ProductImageEmbedding.objects.for_encoder(encoder).ready()
+        assert rows.count() == 3 and {r.encoder_version for r in rows} == {"7"}
+        assert len(rows.first().embedding) == 5
+        assert get_search_encoder().id == encoder.id
+        assert search_by_image(photo_bytes("coffee", quality=70), k=1)[0].product.name == "coffee"
