@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from visual_search import jobs
+from visual_search import encoder_switch, jobs
 from visual_search.conf import vs_settings
 from visual_search.encoders import get_encoder
 from visual_search.models import BulkJob, BulkJobMode, ProductImageEmbedding
@@ -206,6 +206,7 @@ class BulkJobAdmin(admin.ModelAdmin):
         return [
             path("status.json", view(self.status_view), name="visual_search_bulkjob_status"),
             path("start/", view(self.start_view), name="visual_search_bulkjob_start"),
+            path("switch-encoder/", view(self.switch_view), name="visual_search_bulkjob_switch"),
             *(
                 path(f"<int:pk>/{action}/", view(self.control_view), {"action": action},
                      name=f"visual_search_bulkjob_{action}")
@@ -223,11 +224,15 @@ class BulkJobAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         listed = jobs.jobs_progress(self._listed())
+        encoder = get_encoder()
+        serving = encoder_switch.serving_encoder(record=False)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Bulk re-embed jobs",
-            "encoder": get_encoder(),
+            "encoder": encoder,
+            # During an encoder switch: how far the configured encoder covers what searches answer from.
+            "switch": encoder_switch.coverage(encoder, serving.id) if serving.id != encoder.id else None,
             "active": [p for p in listed if p.active],
             "finished": [p for p in listed if not p.active],
             "modes": BulkJobMode.choices,
@@ -265,6 +270,19 @@ class BulkJobAdmin(admin.ModelAdmin):
             self.message_user(request, " ".join(filter(None, [text, job.message])), messages.SUCCESS)
         else:
             self.message_user(request, job.message, messages.INFO)
+        return self._back()
+
+    def switch_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: searches answer from the configured encoder from now on, covered or not."""
+        if request.method != "POST":
+            return self._back()
+        if not self.can_run(request):
+            raise PermissionDenied
+        encoder = get_encoder()
+        if encoder_switch.switch_to(encoder):
+            self.message_user(request, f"Searches now answer from {encoder.id}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Searches already answer from {encoder.id}.", messages.INFO)
         return self._back()
 
     def control_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:

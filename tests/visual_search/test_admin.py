@@ -253,3 +253,28 @@ def test_staff_with_no_job_permission_get_403_and_shoppers_the_login(client, cat
     response = client.post(reverse(START), {"mode": "all"})
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
     assert not BulkJob.objects.exists()
+
+
+def test_the_jobs_page_shows_an_encoder_switch_and_switches_on_request(runner, catalogue, settings):
+    from visual_search.encoders import get_search_encoder  # noqa: PLC0415
+    from visual_search.models import StoredEncoder  # noqa: PLC0415
+    from visual_search.sync import sync_products  # noqa: PLC0415
+
+    sync_products([p.pk for p in catalogue])  # vectors under the default encoder, which serves searches
+    assert get_search_encoder().id == "efficientnet-lite0"
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH,
+                              "ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}}
+
+    page = runner.get(reverse(JOBS)).content.decode()
+
+    assert "Searches answer from <strong>efficientnet-lite0</strong> while <strong>thumbnail</strong>" in page
+    assert "<strong>0.0%</strong> of\n        3 products covered" in page
+    response = runner.post(reverse("admin:visual_search_bulkjob_switch"), follow=True)
+    assert "Searches now answer from thumbnail." in response.content.decode()
+    assert StoredEncoder.objects.get(serving=True).encoder == "thumbnail"
+    assert "Encoder switch" not in response.content.decode()
+
+
+def test_switching_encoders_needs_the_run_permission(client, catalogue):
+    client.force_login(staff_user("view_bulkjob"))
+    assert client.post(reverse("admin:visual_search_bulkjob_switch")).status_code == 403
