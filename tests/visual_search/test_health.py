@@ -120,3 +120,20 @@ def test_view_says_200_and_staff_see_the_numbers(client, worker, make_product):
     assert data["checks"]["broker"]["url"].startswith(("redis://", "redis+socket://"))
     assert response["Cache-Control"].startswith("max-age=0")
     assert client.post(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_checks_never_import_tensorflow_unless_deep():
+    code = (
+        "import sys, django; django.setup();"
+        "from visual_search.health import run_checks; health = run_checks(workers=False);"
+        "print(health.as_dict()['checks']['encoder']);"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print('clean')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "VISUAL_SEARCH_TEST_WORKER": "1",
+             "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"]},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'ok': True" in result.stdout and "clean" in result.stdout
