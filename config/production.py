@@ -43,6 +43,8 @@ required("DATABASE_URL")  # config.settings already parsed it; without it there 
 # HTTPS only, behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips a client's own).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+# docker-compose's healthcheck asks gunicorn directly over plain HTTP, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^visual-search/health/$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 31_536_000))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

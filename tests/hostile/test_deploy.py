@@ -77,13 +77,19 @@ def test_production_sends_security_headers_and_a_strict_csp():
     assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
 
 
-def test_plain_http_is_redirected_to_https():
+def test_plain_http_is_redirected_to_https_except_the_health_check():
     script = HEADERS_SCRIPT.replace("secure=True", "secure=False")
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=300
     )
     headers = json.loads(result.stdout.strip().splitlines()[-1])
     assert (headers["status"], headers["location"]) == (301, "https://shop.example.com/visual-search/")
+    # docker-compose's healthcheck calls gunicorn over plain HTTP: it must get an answer, not a redirect.
+    health = script.replace('"/visual-search/"', '"/visual-search/health/"')
+    result = subprocess.run(
+        [sys.executable, "-c", health], cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=300
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] in (200, 503), result.stderr[-2000:]
 
 
 def test_a_project_without_the_upload_guard_is_warned(settings):
