@@ -95,20 +95,33 @@ def check_broker(timeout: float) -> Check:
     return Check("broker", True, f"connected to {url}", {"url": url})
 
 
-def task_queues() -> list[str]:
-    """The queues this app's tasks are sent to (on-save work and bulk work)."""
+def task_queues(*, bulk_required: bool = True) -> list[str]:
+    """The queues this app's tasks are sent to: on-save work, and bulk work when it has its own queue."""
     app = _celery_app()
     queues = [vs_settings.TASK_QUEUE or app.conf.task_default_queue]
     bulk = vs_settings.TASK_QUEUE_BULK
-    if bulk and bulk not in queues:
+    if bulk and bulk not in queues and bulk_required:
         queues.append(bulk)
     return queues
 
 
+def _jobs_running() -> bool:
+    from visual_search.models import BulkJob, BulkJobState  # noqa: PLC0415
+
+    try:
+        return BulkJob.objects.filter(state__in=[BulkJobState.QUEUED, BulkJobState.RUNNING]).exists()
+    except DatabaseError:
+        return False  # the database check reports it
+
+
 def check_workers(timeout: float) -> Check:
-    """Ask every worker which queues it consumes (one broadcast, ``timeout`` seconds); ours must be covered."""
+    """Ask every worker which queues it consumes (one broadcast, ``timeout`` seconds); ours must be covered.
+
+    The bulk queue needs a worker only while a job is queued or running: bulk
+    workers may be machines started for a re-embed and stopped after it.
+    """
     app = _celery_app()
-    queues = task_queues()
+    queues = task_queues(bulk_required=_jobs_running())
     try:
         replies = app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception as exc:  # noqa: BLE001

@@ -137,3 +137,17 @@ def test_the_checks_never_import_tensorflow_unless_deep():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "'ok': True" in result.stdout and "clean" in result.stdout
+
+
+@pytest.mark.django_db
+@pytest.mark.worker
+def test_a_bulk_queue_needs_a_worker_only_while_a_job_runs(worker, settings):
+    from visual_search.models import BulkJob  # noqa: PLC0415
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "TASK_QUEUE_BULK": "vs-test-bulk-nobody-reads"}
+    assert health.check_workers(timeout=2).ok  # the test worker consumes the on-save queue; no job runs
+
+    BulkJob.objects.create(mode="all", encoder="efficientnet-lite0", state="running", total=1)
+    check = health.check_workers(timeout=2)
+
+    assert not check.ok and "'vs-test-bulk-nobody-reads'" in check.detail
