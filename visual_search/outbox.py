@@ -274,8 +274,3 @@ def claimable(using: str = "default") -> bool:
             [list(ACTIVE_JOB_STATES)],
         )
         return cursor.fetchone()[0]
-
-
-def owed_pks(using: str = "default"):
-    """A queryset of the primary keys of every product with work owed (for ``--mode missing`` and progress)."""
-    return SyncRequest.objects.using(using).values("product")

@@ -60,7 +60,7 @@ class SyncResult:
     retry: dict[Any, str] = field(default_factory=dict)  # retryable error: nothing of theirs was written
     conflicts: set[Any] = field(default_factory=set)  # rows changed under us: sync again
 
-    def __iadd__(self, other: "SyncResult") -> "SyncResult":
+    def __iadd__(self, other: SyncResult) -> SyncResult:
         self.embedded += other.embedded
         self.unchanged += other.unchanged
         self.failed += other.failed
@@ -359,8 +359,7 @@ def sync_products(
     done = set(plan.products) - set(result.retry) - result.conflicts
     outbox.settle({pk: at for pk, at in plan.requests.items() if pk in done})
     if raise_transient and result.retry:
-        pk, reason = next(iter(result.retry.items()))
-        raise TransientEmbeddingError(reason, list(result.retry))
+        raise TransientEmbeddingError(next(iter(result.retry.values())), list(result.retry))
     return result
 
 

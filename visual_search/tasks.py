@@ -18,9 +18,10 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -31,7 +32,13 @@ from PIL import Image
 from visual_search import outbox
 from visual_search.conf import vs_settings
 from visual_search.sync import (
-    SyncPlan, TransientEmbeddingError, embed, load_images, plan_sync, record_transient_failure, write_rows,
+    SyncPlan,
+    TransientEmbeddingError,
+    embed,
+    load_images,
+    plan_sync,
+    record_transient_failure,
+    write_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -178,9 +185,6 @@ def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False)
         logger.warning("Writing products %s failed: %s", [c.product_pk for c in batch.claims], exc)
         _retry_or_give_up(batch.claims, f"{type(exc).__name__}: {exc}")
         return dict(_NOTHING)
-    finally:
-        if own_connection:
-            connections["default"].close_if_unusable_or_obsolete()
     waited, embedded = plan.timings
     logger.info(
         "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed "
@@ -261,6 +265,8 @@ def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRA
     finally:
         if writing is not None:
             _add(totals, writing.result())
+        if writer is not None:  # the writer's connection is not kept between drains (nor pinned in a pool)
+            writer.submit(connections.close_all).result()
     return totals
 
 

@@ -22,7 +22,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.connections = 0  # accepted while up, for tests that check a client really went through
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self.up()
         return self
 

@@ -12,12 +12,11 @@ import sys
 
 import pytest
 from celery.signals import before_task_publish
-from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from PIL import Image
 
 from shop.models import Product, ProductImage
-from tests.conftest import ROOT, photo_bytes
+from tests.conftest import ROOT
 from visual_search import outbox
 from visual_search.jobs import select_products
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding, SyncRequest

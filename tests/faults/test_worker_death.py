@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from tests.conftest import wait_for
 from tests.faults.test_lost_work import deadly_png
-from visual_search.models import BulkJob, BulkJobMode, BulkJobState, EmbeddingStatus, ProductImageEmbedding, SyncRequest
+from visual_search.models import (
+    BulkJob,
+    BulkJobMode,
+    BulkJobState,
+    EmbeddingStatus,
+    ProductImageEmbedding,
+    SyncRequest,
+)
 from visual_search.outbox import request_sync
 from visual_search.tasks import kick
 

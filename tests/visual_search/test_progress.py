@@ -8,7 +8,6 @@ from django.utils import timezone
 from shop.models import Product
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
-from visual_search.sync import sync_products
 from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding, SyncRequest
 from visual_search.progress import (
     CatalogueProgress,
@@ -16,6 +15,7 @@ from visual_search.progress import (
     embedding_statuses,
     filter_by_embedding_status,
 )
+from visual_search.sync import sync_products
 
 pytestmark = pytest.mark.django_db
 

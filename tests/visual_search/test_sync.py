@@ -16,7 +16,13 @@ from tests.conftest import photo_bytes
 from tests.testapp.encoders import FlakyEncoder
 from visual_search import outbox
 from visual_search.models import (
-    BulkJob, BulkJobMode, BulkJobState, EmbeddingStatus, ImagelessProduct, ProductImageEmbedding, SyncRequest,
+    BulkJob,
+    BulkJobMode,
+    BulkJobState,
+    EmbeddingStatus,
+    ImagelessProduct,
+    ProductImageEmbedding,
+    SyncRequest,
 )
 from visual_search.sync import sync_products
 from visual_search.tasks import embed_products, sweep_now
@@ -114,7 +120,7 @@ def retry_until_settled(limit: int = 10) -> int:
         sweep_now()  # eager: the drain runs here
         if not SyncRequest.objects.exists():
             return rounds
-    pytest.fail("work still owed after %d rounds" % limit)
+    pytest.fail(f"work still owed after {limit} rounds")
 
 
 def test_transient_failure_is_retried_then_succeeds(make_product):
