@@ -89,6 +89,7 @@ class Command(BaseCommand):
             "fit": fit, "held_out_check": check,
         }
         path = save_head(options["output"], weights, metadata)
+        path = path.resolve()
         self.stdout.write(f"Saved {path}. Serve it with ENCODER = "
                           + json.dumps({"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
                                         "OPTIONS": {"head": str(path)}}))
