@@ -96,3 +96,24 @@ def test_command_live_on_thirty_photos_writes_json_and_report(thirty_set, tmp_pa
     page = (out / "index.html").read_text()
     assert page.count("data:image/jpeg;base64,") >= 6 and "data:image/png;base64," in page
     assert "macro average" in page and (out / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.django_db
+def test_manifest_with_galleries_live_equals_exhaustive(thirty_set, tmp_path):
+    # Products of two photos each (two shades of one colour); a hit is the query's own product.
+    manifest = tmp_path / "products.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split", "product_id"])
+        for label in ("red", "green", "blue"):
+            for i in range(10):
+                writer.writerow([thirty_set / f"train/{label}/{i}.png", label, "catalogue", f"{label}-{i // 2}"])
+            writer.writerow([thirty_set / f"test/{label}/q0.png", label, "query", f"{label}-0"])
+    result = evaluate(manifest, encoders=[MEAN_COLOUR], live=True, ks=(1, 5), vote_k=5, cache_dir=tmp_path / "c")
+    assert len(result.dataset.products) == 15 and result.configuration["relevance"] == "same product_id"
+    exhaustive, live = result.runs
+    assert live.metrics == pytest.approx(exhaustive.metrics)
+    n = exhaustive.rankings.shape[1]  # 15 products, fewer than the 20 ranks asked for
+    assert (live.rankings[:, :n] == exhaustive.rankings).all() and (live.rankings[:, n:] == -1).all()
+    # Each query has exactly one relevant product among 15, so P@5 is at most 1/5.
+    assert live.metrics["precision@5"] <= 0.2 + 1e-9 and live.metrics["recall@5"] > 0
