@@ -21,7 +21,12 @@ from django.utils import timezone
 from visual_search.adapters import get_adapter
 from visual_search.encoders import Encoder, get_encoder
 from visual_search.models import (
-    BulkJob, BulkJobMode, BulkJobState, EmbeddingStatus, ProductImageEmbedding, SyncRequest,
+    BulkJob,
+    BulkJobMode,
+    BulkJobState,
+    EmbeddingStatus,
+    ProductImageEmbedding,
+    SyncRequest,
 )
 
 MODES = tuple(BulkJobMode.values)

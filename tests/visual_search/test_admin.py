@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from shop.models import Product
 from tests.conftest import photo_bytes
-from visual_search.sync import sync_products
 from visual_search.models import BulkJob, EmbeddingStatus, ProductImageEmbedding, SyncRequest
+from visual_search.sync import sync_products
 from visual_search.tasks import drain_owed
 
 pytestmark = pytest.mark.django_db

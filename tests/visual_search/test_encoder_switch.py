@@ -7,17 +7,16 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils.connection import ConnectionDoesNotExist
 from django.utils import timezone
+from django.utils.connection import ConnectionDoesNotExist
 
 from tests.conftest import photo_bytes
-
 from visual_search import encoder_switch
 from visual_search.encoders import get_encoder, get_indexing_encoders, get_search_encoder
 from visual_search.encoders.thumbnail import ThumbnailEncoder
-from visual_search.sync import sync_products
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding, StoredEncoder, SyncRequest
 from visual_search.search import search_by_image
+from visual_search.sync import sync_products
 from visual_search.vector_index import ensure_hnsw_index, index_exists
 
 pytestmark = pytest.mark.django_db
