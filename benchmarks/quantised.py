@@ -129,11 +129,13 @@ def main() -> None:
                      f"| {100 * recall[int8_id][metric]:.1f} |")
     lines += [
         "",
-        f"Speed-up {speedup:.2f}x; cosine to the float vectors over {len(cosine)} photos: mean {cosine.mean():.4f}, "
-        f"1st percentile {np.percentile(cosine, 1):.4f}, min {cosine.min():.4f}; R@1 change {-r1_drop:+.1f} points. "
-        f"Rounds: float {[round(t['images_per_s'], 1) for t in timings['float']]}, "
-        f"int8 {[round(t['images_per_s'], 1) for t in timings['int8']]} images/s. "
-        f"Load average {os.getloadavg()[0]:.1f} at the end.",
+        (
+            f"Speed-up {speedup:.2f}x; cosine to the float vectors over {len(cosine)} photos: mean {cosine.mean():.4f}, "
+            f"1st percentile {np.percentile(cosine, 1):.4f}, min {cosine.min():.4f}; R@1 change {-r1_drop:+.1f} points. "
+            f"Rounds: float {[round(t['images_per_s'], 1) for t in timings['float']]}, "
+            f"int8 {[round(t['images_per_s'], 1) for t in timings['int8']]} images/s. "
+            f"Load average {os.getloadavg()[0]:.1f} at the end."
+        ),
         "",
         "Default criteria: " + ", ".join(f"{name}: {'yes' if ok else 'no'}" for name, ok in passes.items())
         + f" -> {'meets all three' if all(passes.values()) else 'stays an option, not the default'}.",

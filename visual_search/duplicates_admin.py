@@ -25,7 +25,7 @@ class DuplicateProductsMixin:
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view(self.duplicates_view)
-        return [path("duplicates/", view, name="%s_%s_duplicates" % info), *super().get_urls()]
+        return [path("duplicates/", view, name=f"{info[0]}_{info[1]}_duplicates"), *super().get_urls()]
 
     def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):

@@ -111,8 +111,8 @@ def _samples(result: Evaluation, seed: int = 7) -> str:
     blocks = []
     for q in chosen:
         query = data.queries[q]
-        tiles = [f'<figure class="query"><img src="{_thumbnail(query.path)}" alt=""><figcaption>query: '
-                 f"{html.escape(query.label)}<br>suggested: {html.escape(str(run.predicted[q]))}</figcaption></figure>"]
+        tiles = [(f'<figure class="query"><img src="{_thumbnail(query.path)}" alt=""><figcaption>query: '
+                  f"{html.escape(query.label)}<br>suggested: {html.escape(str(run.predicted[q]))}</figcaption></figure>")]
         for rank, product in enumerate(run.rankings[q, :SHOWN]):
             if product < 0:
                 continue

@@ -174,7 +174,8 @@ def evaluate(
         say(f"{encoder.id}: embedding {len(data.catalogue)} catalogue + {len(data.queries)} query photos")
         paths = [s.path for s in data.catalogue] + ([] if data.leave_one_out else [s.path for s in data.queries])
         embedded[key] = embed_paths(
-            encoder, paths, cache_dir, progress=lambda done, total: say(f"  {encoder.id}: {done}/{total} new")
+            encoder, paths, cache_dir,
+            progress=lambda done, total, name=encoder.id: say(f"  {name}: {done}/{total} new"),
         )
 
     runs: list[EncoderRun] = []

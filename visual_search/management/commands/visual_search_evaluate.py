@@ -75,8 +75,8 @@ def table(result) -> str:
     columns = [f"R@{k}" for k in ks] + [f"P@{top}", f"mAP@{top}", "suggest acc", "suggest F1"]
     header = f"{'encoder':<34} {'path':<10} " + " ".join(f"{c:>11}" for c in columns)
     lines = [
-        f"{data['dataset']['name']}: {data['dataset']['queries']} queries, "
-        f"{data['dataset']['catalogue_products']} catalogue products, relevance = {data['configuration']['relevance']}",
+        (f"{data['dataset']['name']}: {data['dataset']['queries']} queries, "
+         f"{data['dataset']['catalogue_products']} catalogue products, relevance = {data['configuration']['relevance']}"),
         header, "-" * len(header),
     ]
     for run in data["runs"]:
