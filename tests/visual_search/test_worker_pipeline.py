@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 
 from shop.models import ProductImage
 from tests.conftest import photo_bytes, wait_for
-from visual_search.models import EmbeddingStatus, ProductImageEmbedding
+from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding, SyncRequest
+from visual_search.progress import catalogue_progress, embedding_statuses
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -89,3 +90,20 @@ def test_gallery_images_in_a_related_model(worker, make_product):
     assert sorted(r.image_key for r in found) == sorted(f"gallery:{g.pk}" for g in product.gallery.all())
     ProductImage.objects.filter(product=product).first().delete()
     wait_for(lambda: rows(product).count() == 1, message="the deleted gallery image's row to go")
+
+
+def test_a_product_without_images_is_done_in_its_own_state(worker, make_product):
+    product = make_product(None)
+    wait_for(
+        lambda: ImagelessProduct.objects.filter(product=product).exists()
+        and not SyncRequest.objects.filter(product=product).exists(),
+        message="the worker to settle a product without images",
+    )
+    assert embedding_statuses([product.pk]) == {product.pk: "no_images"}
+    assert catalogue_progress().no_images == 1
+
+
+def test_work_owed_is_settled_by_the_worker(worker, make_product):
+    product = make_product("chelsea", gallery=["coffee"])
+    wait_ready(product, 2)
+    wait_for(lambda: not SyncRequest.objects.filter(product=product).exists(), message="no work owed")
