@@ -34,7 +34,7 @@ M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter
 
 
 def post_fork(server, worker):
-    """Allocations of 1 MiB and more (Pillow's image blocks, numpy arrays) are mmapped and so returned on free."""
+    """Allocations of 1 MiB or more (Pillow's image blocks, numpy arrays) are mmapped: freed, they go back."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
     except (OSError, AttributeError):  # not glibc (e.g. musl, macOS): nothing to tune
@@ -42,7 +42,7 @@ def post_fork(server, worker):
 
 
 class _DeadlineSocket:
-    """A connection's socket as gunicorn's request parser reads it: while armed, no recv() ends past the deadline.
+    """A connection's socket as gunicorn's parser reads it: while armed, no recv() ends past the deadline.
 
     Per-recv timeouts alone let a client that sends one byte a second hold a thread forever.
     """

@@ -1,7 +1,7 @@
 """Production settings: ``DJANGO_SETTINGS_MODULE=config.production``. Everything comes from the environment.
 
 Required:
-  DJANGO_SECRET_KEY        50+ random characters (``python -c "import secrets; print(secrets.token_urlsafe(50))"``)
+  DJANGO_SECRET_KEY        50+ random characters, e.g. from ``secrets.token_urlsafe(50)``
   DJANGO_ALLOWED_HOSTS     comma-separated host names, e.g. ``shop.example.com``
   DATABASE_URL             PostgreSQL with pgvector, e.g. ``postgres://shop:...@db:5432/shop``
   CELERY_BROKER_URL        e.g. ``redis://redis:6379/0``

@@ -113,7 +113,7 @@ def open_image(
             image = Image.open(io.BytesIO(data), formats=openable)
             full_size = image.size
             if target_size:
-                # JPEG only: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, keeping both sides >= the request.
+                # JPEG only: libjpeg scales by 1/2, 1/4 or 1/8 while decoding; both sides stay >= the request.
                 image.draft("RGB", (target_size, target_size))
             with _budget.reserve(_decode_cost(image, full_size), budget):
                 image.load()
@@ -158,17 +158,21 @@ def _check_header(image: Image.Image, allowed: list[str], max_pixels: int, max_a
         raise InvalidImage("corrupt", "The image has no pixels.")
     # Refuse on one frame's size first: counting the frames of a huge animation costs time.
     if width * height > max_pixels:
-        raise InvalidImage("too_many_pixels", f"The image has {width * height:,} pixels; the limit is {max_pixels:,}.")
+        raise InvalidImage(
+            "too_many_pixels", f"The image has {width * height:,} pixels; the limit is {max_pixels:,}."
+        )
     pixels = width * height * getattr(image, "n_frames", 1)
     if pixels > max_pixels:
         raise InvalidImage(
-            "too_many_pixels", f"The image has {pixels:,} pixels over all its frames; the limit is {max_pixels:,}."
+            "too_many_pixels",
+            f"The image has {pixels:,} pixels over all its frames; the limit is {max_pixels:,}.",
         )
     ratio = max(width, height) / min(width, height)
     if ratio > max_aspect_ratio:
         raise InvalidImage(
             "extreme_aspect_ratio",
-            f"The image is {width} x {height} pixels; its long side may be at most {max_aspect_ratio:g} times its short side.",
+            f"The image is {width} x {height} pixels; its long side may be at most "
+            f"{max_aspect_ratio:g} times its short side.",
         )
 
 
@@ -261,7 +265,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         # 1, L, P, CMYK (Pillow already undoes Adobe's inverted CMYK JPEGs), YCbCr, HSV...
         return image.convert("RGB")
     except ValueError as exc:
-        raise InvalidImage("unsupported_format", f"Images in mode {mode} cannot be converted to RGB.") from exc
+        raise InvalidImage(
+            "unsupported_format", f"Images in mode {mode} cannot be converted to RGB."
+        ) from exc
 
 
 def _from_array(values: np.ndarray) -> Image.Image:

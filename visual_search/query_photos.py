@@ -49,7 +49,7 @@ def keep(image: Image.Image) -> str | None:
 
 
 def purge(today: datetime.date | None = None) -> int:
-    """Delete kept query photos from days older than the retention (all of them when it is 0); return how many."""
+    """Delete kept photos of days older than the retention (all when it is 0); return how many."""
     days = retention_days()
     cutoff = (today or timezone.now().date()) - datetime.timedelta(days=days)
     try:

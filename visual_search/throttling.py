@@ -17,7 +17,13 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from visual_search.conf import vs_settings
 
-__all__ = ["ClientAddressMixin", "PageAnonThrottle", "PageUserThrottle", "client_address", "page_throttle_wait"]
+__all__ = [
+    "ClientAddressMixin",
+    "PageAnonThrottle",
+    "PageUserThrottle",
+    "client_address",
+    "page_throttle_wait",
+]
 
 
 def client_address(request) -> str:
@@ -45,7 +51,7 @@ def _bucket(address: str) -> str:
 
 
 class ClientAddressMixin:
-    """For DRF throttles: identify callers by ``client_address`` instead of DRF's header-trusting ``get_ident``."""
+    """For DRF throttles: callers by ``client_address``, not DRF's header-trusting ``get_ident``."""
 
     def get_ident(self, request) -> str:
         return client_address(request)

@@ -111,8 +111,12 @@ class UploadGuardMiddleware:
         limit = body_limit()
         if length > limit:
             return refuse(
-                request, app, STATUS_BY_CODE["too_large"], "too_large",
-                f"The upload is {length:,} bytes; images may be at most {vs_settings.MAX_IMAGE_BYTES:,} bytes.",
+                request,
+                app,
+                STATUS_BY_CODE["too_large"],
+                "too_large",
+                f"The upload is {length:,} bytes; images may be at most "
+                f"{vs_settings.MAX_IMAGE_BYTES:,} bytes.",
             )
         if app == PAGE_APP:
             wait = page_throttle_wait(request)
@@ -146,6 +150,8 @@ def refuse(request, app: str, status: int, code: str, message: str) -> HttpRespo
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Search by photo</title></head>'
         '<body><p role="alert" data-error-code="{}">{}</p><p><a href="{}">Back to search by photo</a></p>'
         "</body></html>",
-        code, message, request.path,
+        code,
+        message,
+        request.path,
     )
     return HttpResponse(body, status=status)

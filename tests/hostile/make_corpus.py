@@ -67,7 +67,9 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def raw_png(width: int, height: int, bit_depth: int, colour_type: int, row: bytes, *, extra: bytes = b"") -> bytes:
+def raw_png(
+    width: int, height: int, bit_depth: int, colour_type: int, row: bytes, *, extra: bytes = b""
+) -> bytes:
     """A PNG whose every row is ``row`` (filter byte 0 added), compressed as it is generated."""
     compressor = zlib.compressobj(9)
     line = b"\x00" + row
@@ -82,7 +84,10 @@ def raw_png(width: int, height: int, bit_depth: int, colour_type: int, row: byte
     parts.append(compressor.flush())
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + extra + _chunk(b"IDAT", b"".join(parts))
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + extra
+        + _chunk(b"IDAT", b"".join(parts))
         + _chunk(b"IEND", b"")
     )
 
@@ -119,7 +124,9 @@ def png16_rgb(image: Image.Image) -> bytes:
     width, height = image.size
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 6))
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows, 6))
         + _chunk(b"IEND", b"")
     )
 
@@ -141,26 +148,79 @@ def build_corpus() -> list[Case]:
 
     # --- Empty, junk and formats that are not accepted images, whatever they claim to be.
     add("zero_bytes", "photo.jpg", "image/jpeg", "empty", b"", "no bytes at all")
-    add("random_bytes", "photo.jpg", "image/jpeg", "unsupported_format", np.random.default_rng(1).bytes(8192),
-        "noise with an image name")
-    add("svg_script", "photo.png", "image/png", "unsupported_format",
+    add(
+        "random_bytes",
+        "photo.jpg",
+        "image/jpeg",
+        "unsupported_format",
+        np.random.default_rng(1).bytes(8192),
+        "noise with an image name",
+    )
+    add(
+        "svg_script",
+        "photo.png",
+        "image/png",
+        "unsupported_format",
         b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>',
-        "SVG with script, claiming PNG")
-    add("svg_plain", "logo.svg", "image/svg+xml", "unsupported_format",
-        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "SVG")
-    add("pdf", "scan.jpg", "image/jpeg", "unsupported_format",
+        "SVG with script, claiming PNG",
+    )
+    add(
+        "svg_plain",
+        "logo.svg",
+        "image/svg+xml",
+        "unsupported_format",
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "SVG",
+    )
+    add(
+        "pdf",
+        "scan.jpg",
+        "image/jpeg",
+        "unsupported_format",
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-        b"trailer<</Root 1 0 R>>\n%%EOF\n", "a PDF named .jpg")
-    add("html", "photo.gif", "image/gif", "unsupported_format",
-        b"<!doctype html><html><script>document.cookie</script></html>", "HTML claiming GIF")
-    add("zip_archive", "photo.png", "image/png", "unsupported_format",
-        b"PK\x03\x04" + b"\x00" * 26 + b"PK\x05\x06" + b"\x00" * 18, "a ZIP named .png")
-    add("pcx_as_jpeg", "photo.jpg", "image/jpeg", "unsupported_format",
-        _encode(photo, "PCX"), "a real image in a format outside the allow-list")
-    add("ico_as_png", "favicon.png", "image/png", "unsupported_format",
-        _encode(photo.resize((64, 64)), "ICO"), "ICO outside the allow-list")
-    add("eps", "photo.jpg", "application/postscript", "unsupported_format",
-        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "PostScript runs Ghostscript if opened")
+        b"trailer<</Root 1 0 R>>\n%%EOF\n",
+        "a PDF named .jpg",
+    )
+    add(
+        "html",
+        "photo.gif",
+        "image/gif",
+        "unsupported_format",
+        b"<!doctype html><html><script>document.cookie</script></html>",
+        "HTML claiming GIF",
+    )
+    add(
+        "zip_archive",
+        "photo.png",
+        "image/png",
+        "unsupported_format",
+        b"PK\x03\x04" + b"\x00" * 26 + b"PK\x05\x06" + b"\x00" * 18,
+        "a ZIP named .png",
+    )
+    add(
+        "pcx_as_jpeg",
+        "photo.jpg",
+        "image/jpeg",
+        "unsupported_format",
+        _encode(photo, "PCX"),
+        "a real image in a format outside the allow-list",
+    )
+    add(
+        "ico_as_png",
+        "favicon.png",
+        "image/png",
+        "unsupported_format",
+        _encode(photo.resize((64, 64)), "ICO"),
+        "ICO outside the allow-list",
+    )
+    add(
+        "eps",
+        "photo.jpg",
+        "application/postscript",
+        "unsupported_format",
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
+        "PostScript runs Ghostscript if opened",
+    )
 
     # --- Broken files.
     add("truncated_jpeg", "photo.jpg", "image/jpeg", "corrupt", jpeg[: len(jpeg) // 2], "cut in half")
@@ -169,69 +229,208 @@ def build_corpus() -> list[Case]:
     bad_crc[bad_crc.index(b"IDAT") + 50] ^= 0xFF
     add("png_bad_crc", "photo.png", "image/png", "corrupt", bytes(bad_crc), "flipped byte inside IDAT")
     ztxt = _chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (64 << 20), 9))
-    add("png_text_bomb", "photo.png", "image/png", "corrupt", png[:33] + ztxt + png[33:],
-        "a 64 MB compressed comment in 64 kB")
+    add(
+        "png_text_bomb",
+        "photo.png",
+        "image/png",
+        "corrupt",
+        png[:33] + ztxt + png[33:],
+        "a 64 MB compressed comment in 64 kB",
+    )
 
     # --- Bombs and absurd dimensions, refused from the header before decoding.
-    add("png_bomb_64mp", "photo.png", "image/png", "too_many_pixels", raw_png(8000, 8000, 8, 0, bytes(8000)),
-        "8000 x 8000 of zeros, real pixel data")
-    add("png_claims_10g_pixels", "photo.png", "image/png", "too_many_pixels", png_claiming(100_000, 100_000),
-        "header claims 100000 x 100000")
-    add("jpeg_claims_60000", "photo.jpg", "image/jpeg", "too_many_pixels", jpeg_claiming(60_000, 60_000),
-        "SOF claims 60000 x 60000")
-    add("bmp_rle_claims_50000", "photo.bmp", "image/bmp", "too_many_pixels", bmp_claiming(50_000, 50_000),
-        "RLE BMP claiming 2.5 G pixels")
-    add("tiff_deflate_49mp", "photo.tif", "image/tiff", "too_many_pixels",
-        _encode(Image.new("L", (7000, 7000)), "TIFF", compression="tiff_adobe_deflate"), "49 MP TIFF of zeros")
-    add("webp_49mp", "photo.webp", "image/webp", "too_many_pixels",
-        _encode(Image.new("RGB", (7000, 7000), "white"), "WEBP", quality=10), "49 MP WebP")
+    add(
+        "png_bomb_64mp",
+        "photo.png",
+        "image/png",
+        "too_many_pixels",
+        raw_png(8000, 8000, 8, 0, bytes(8000)),
+        "8000 x 8000 of zeros, real pixel data",
+    )
+    add(
+        "png_claims_10g_pixels",
+        "photo.png",
+        "image/png",
+        "too_many_pixels",
+        png_claiming(100_000, 100_000),
+        "header claims 100000 x 100000",
+    )
+    add(
+        "jpeg_claims_60000",
+        "photo.jpg",
+        "image/jpeg",
+        "too_many_pixels",
+        jpeg_claiming(60_000, 60_000),
+        "SOF claims 60000 x 60000",
+    )
+    add(
+        "bmp_rle_claims_50000",
+        "photo.bmp",
+        "image/bmp",
+        "too_many_pixels",
+        bmp_claiming(50_000, 50_000),
+        "RLE BMP claiming 2.5 G pixels",
+    )
+    add(
+        "tiff_deflate_49mp",
+        "photo.tif",
+        "image/tiff",
+        "too_many_pixels",
+        _encode(Image.new("L", (7000, 7000)), "TIFF", compression="tiff_adobe_deflate"),
+        "49 MP TIFF of zeros",
+    )
+    add(
+        "webp_49mp",
+        "photo.webp",
+        "image/webp",
+        "too_many_pixels",
+        _encode(Image.new("RGB", (7000, 7000), "white"), "WEBP", quality=10),
+        "49 MP WebP",
+    )
     frames = [Image.new("P", (2000, 2000), i % 2) for i in range(11)]
-    add("gif_frames_44mp", "anim.gif", "image/gif", "too_many_pixels",
-        _encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), "11 frames of 4 MP")
-    add("strip_1x100000", "photo.png", "image/png", "extreme_aspect_ratio", raw_png(1, 100_000, 8, 0, b"\x80"),
-        "a 1 x 100000 strip")
-    add("strip_30000x10", "photo.png", "image/png", "extreme_aspect_ratio", raw_png(30_000, 10, 8, 0, bytes(30_000)),
-        "3000:1")
+    add(
+        "gif_frames_44mp",
+        "anim.gif",
+        "image/gif",
+        "too_many_pixels",
+        _encode(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "11 frames of 4 MP",
+    )
+    add(
+        "strip_1x100000",
+        "photo.png",
+        "image/png",
+        "extreme_aspect_ratio",
+        raw_png(1, 100_000, 8, 0, b"\x80"),
+        "a 1 x 100000 strip",
+    )
+    add(
+        "strip_30000x10",
+        "photo.png",
+        "image/png",
+        "extreme_aspect_ratio",
+        raw_png(30_000, 10, 8, 0, bytes(30_000)),
+        "3000:1",
+    )
     progressive = Image.new("RGB", (6000, 6000), (200, 30, 30))
-    add("jpeg_progressive_444_36mp", "photo.jpg", "image/jpeg", "too_costly_to_decode",
+    add(
+        "jpeg_progressive_444_36mp",
+        "photo.jpg",
+        "image/jpeg",
+        "too_costly_to_decode",
         _encode(progressive, "JPEG", progressive=True, subsampling=0, quality=50),
-        "libjpeg holds 216 MB of coefficients for this")
+        "libjpeg holds 216 MB of coefficients for this",
+    )
 
     # --- Polyglots: a valid image with something else glued on is still just that image.
-    add("jpeg_zip_polyglot", "photo.jpg", "image/jpeg", None, jpeg + _encode(Image.new("L", (1, 1)), "PNG")
-        + b"PK\x05\x06" + b"\x00" * 18, "JPEG with a PNG and a ZIP directory appended")
-    add("gif_html_polyglot", "photo.gif", "image/gif", None,
-        _encode(photo, "GIF") + b"<script>alert(1)</script>", "GIF with HTML after its trailer")
-    add("png_php_comment", "photo.png", "image/png", None,
-        png[:33] + _chunk(b"tEXt", b"Comment\x00<?php system($_GET['c']); ?>") + png[33:], "PHP in a tEXt chunk")
+    add(
+        "jpeg_zip_polyglot",
+        "photo.jpg",
+        "image/jpeg",
+        None,
+        jpeg + _encode(Image.new("L", (1, 1)), "PNG") + b"PK\x05\x06" + b"\x00" * 18,
+        "JPEG with a PNG and a ZIP directory appended",
+    )
+    add(
+        "gif_html_polyglot",
+        "photo.gif",
+        "image/gif",
+        None,
+        _encode(photo, "GIF") + b"<script>alert(1)</script>",
+        "GIF with HTML after its trailer",
+    )
+    add(
+        "png_php_comment",
+        "photo.png",
+        "image/png",
+        None,
+        png[:33] + _chunk(b"tEXt", b"Comment\x00<?php system($_GET['c']); ?>") + png[33:],
+        "PHP in a tEXt chunk",
+    )
 
     # --- Valid but unusual: all accepted, all decoded right (tests/hostile/test_unusual.py checks results).
     exif = Image.Exif()
     exif[0x010E] = "x" * 60_000  # ImageDescription: a 60 kB EXIF block
-    add("jpeg_huge_exif", "photo.jpg", "image/jpeg", None, _encode(photo, "JPEG", exif=exif.tobytes()),
-        "60 kB of EXIF")
-    add("jpeg_cmyk", "photo.jpg", "image/jpeg", None, _encode(photo.convert("CMYK"), "JPEG", quality=92), "CMYK")
+    add(
+        "jpeg_huge_exif",
+        "photo.jpg",
+        "image/jpeg",
+        None,
+        _encode(photo, "JPEG", exif=exif.tobytes()),
+        "60 kB of EXIF",
+    )
+    add(
+        "jpeg_cmyk",
+        "photo.jpg",
+        "image/jpeg",
+        None,
+        _encode(photo.convert("CMYK"), "JPEG", quality=92),
+        "CMYK",
+    )
     add("png_16bit_rgb", "photo.png", "image/png", None, png16_rgb(photo), "16 bits per channel")
-    add("png_16bit_grey_6300", "photo.png", "image/png", None, raw_png(6300, 6300, 16, 0, b"\x40\x00" * 6300),
-        "the issue's 91 kB, 6300 x 6300 16-bit PNG")
+    add(
+        "png_16bit_grey_6300",
+        "photo.png",
+        "image/png",
+        None,
+        raw_png(6300, 6300, 16, 0, b"\x40\x00" * 6300),
+        "the issue's 91 kB, 6300 x 6300 16-bit PNG",
+    )
     add("png_16bit_rgb_6300", "photo.png", "image/png", None, worst_case_png(), "worst accepted decode")
-    add("png_palette_transparent", "photo.png", "image/png", None,
-        _encode(photo.convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0), "palette + tRNS")
+    add(
+        "png_palette_transparent",
+        "photo.png",
+        "image/png",
+        None,
+        _encode(photo.convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0),
+        "palette + tRNS",
+    )
     rotated = Image.Exif()
     rotated[ORIENTATION] = 6
-    add("jpeg_exif_rotated", "photo.jpg", "image/jpeg", None,
+    add(
+        "jpeg_exif_rotated",
+        "photo.jpg",
+        "image/jpeg",
+        None,
         _encode(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=rotated.tobytes(), quality=92),
-        "stored sideways, EXIF says rotate")
-    add("gif_animated", "anim.gif", "image/gif", None,
-        _encode(photo, "GIF", save_all=True, append_images=[photo.rotate(90), photo.rotate(180)], duration=100),
-        "three frames; the first is used")
-    add("jpeg_progressive", "photo.jpg", "image/jpeg", None, _encode(photo, "JPEG", progressive=True, quality=90),
-        "progressive, 4:2:0")
+        "stored sideways, EXIF says rotate",
+    )
+    add(
+        "gif_animated",
+        "anim.gif",
+        "image/gif",
+        None,
+        _encode(
+            photo, "GIF", save_all=True, append_images=[photo.rotate(90), photo.rotate(180)], duration=100
+        ),
+        "three frames; the first is used",
+    )
+    add(
+        "jpeg_progressive",
+        "photo.jpg",
+        "image/jpeg",
+        None,
+        _encode(photo, "JPEG", progressive=True, quality=90),
+        "progressive, 4:2:0",
+    )
     add("png_1x1", "dot.png", "image/png", None, _encode(Image.new("RGB", (1, 1), "red"), "PNG"), "one pixel")
-    add("png_wide_20_to_1", "banner.png", "image/png", None, _encode(photo.resize((4000, 200)), "PNG"),
-        "exactly at the aspect cap")
+    add(
+        "png_wide_20_to_1",
+        "banner.png",
+        "image/png",
+        None,
+        _encode(photo.resize((4000, 200)), "PNG"),
+        "exactly at the aspect cap",
+    )
     add("webp_named_jpg", "photo.jpg", "image/jpeg", None, _encode(photo, "WEBP"), "a WebP with a JPEG name")
-    add("tiff_lzw", "photo.tif", "image/tiff", None, _encode(photo, "TIFF", compression="tiff_lzw"), "LZW TIFF")
+    add(
+        "tiff_lzw",
+        "photo.tif",
+        "image/tiff",
+        None,
+        _encode(photo, "TIFF", compression="tiff_lzw"),
+        "LZW TIFF",
+    )
     add("bmp", "photo.bmp", "application/octet-stream", None, _encode(photo, "BMP"), "BMP, generic type")
     return cases
 

@@ -1,4 +1,4 @@
-"""Who may do what: every admin page and bulk action against anonymous, shopper, staff without and with the right.
+"""Who may do what: admin pages and bulk actions for anonymous, shopper, staff without and with the right.
 
 Side effects are checked, not only status codes: a refused re-embed records no work owed.
 """
@@ -32,7 +32,11 @@ def products(settings):
     ]
     for product in made:
         ProductImageEmbedding.objects.create(
-            product=product, image_key="image", encoder="efficientnet-lite0", encoder_version="1", status="failed"
+            product=product,
+            image_key="image",
+            encoder="efficientnet-lite0",
+            encoder_version="1",
+            status="failed",
         )
     return made
 
@@ -77,16 +81,26 @@ def test_admin_pages_need_staff_and_the_permission(products, name, permission):
 ACTIONS = [
     # (changelist, action, pks of what to select, view permission, the permission the action needs)
     ("admin:shop_product_changelist", "reembed_products", "product", "view_product", "change_product"),
-    ("admin:visual_search_productimageembedding_changelist", "reembed_rows", "row",
-     "view_productimageembedding", "change_productimageembedding"),
+    (
+        "admin:visual_search_productimageembedding_changelist",
+        "reembed_rows",
+        "row",
+        "view_productimageembedding",
+        "change_productimageembedding",
+    ),
 ]
 
 
 @pytest.mark.parametrize("changelist, action, selects, view, change", ACTIONS)
-def test_bulk_re_embed_actions_need_the_change_permission(products, changelist, action, selects, view, change):
+def test_bulk_re_embed_actions_need_the_change_permission(
+    products, changelist, action, selects, view, change
+):
     url = reverse(changelist)
-    pks = [p.pk for p in products] if selects == "product" else list(
-        ProductImageEmbedding.objects.values_list("pk", flat=True))
+    pks = (
+        [p.pk for p in products]
+        if selects == "product"
+        else list(ProductImageEmbedding.objects.values_list("pk", flat=True))
+    )
     data = {"action": action, "_selected_action": pks, "index": "0"}
     for client in [actor(kind, *codenames) for kind, codenames in ACTORS] + [actor("staff", view)]:
         response = client.post(url, data)
@@ -113,8 +127,11 @@ def test_starting_a_bulk_job_needs_the_run_permission(products):
     [
         ("/visual-search/", {}, None),  # the search page's form
         ("admin:visual_search_bulkjob_start", {"mode": "all"}, ("run_bulkjob",)),
-        ("admin:shop_product_changelist", {"action": "reembed_products", "_selected_action": [1]},
-         ("view_product", "change_product")),
+        (
+            "admin:shop_product_changelist",
+            {"action": "reembed_products", "_selected_action": [1]},
+            ("view_product", "change_product"),
+        ),
         ("/api/v1/search/image/", {}, ()),  # the API under session authentication
     ],
 )

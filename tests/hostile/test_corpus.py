@@ -36,7 +36,9 @@ def test_corpus_is_big_and_varied(corpus):
     assert sum(case.code is None for case in corpus) >= 10  # the unusual-but-valid ones
 
 
-def test_every_file_gets_its_status_and_code_on_both_surfaces(corpus, client, api_client, upload_settings, settings):
+def test_every_file_gets_its_status_and_code_on_both_surfaces(
+    corpus, client, api_client, upload_settings, settings
+):
     media_before = sorted(p.name for p in __import__("pathlib").Path(settings.MEDIA_ROOT).rglob("*"))
     table, wrong = [], []
     for case in corpus:
@@ -54,7 +56,9 @@ def test_every_file_gets_its_status_and_code_on_both_surfaces(corpus, client, ap
 
 
 @pytest.mark.parametrize("url, read_code", [(PAGE_URL, page_error_code), (API_URL, api_error_code)])
-def test_bodies_over_the_cap_are_refused_unread(url, read_code, client, api_client, upload_settings, settings):
+def test_bodies_over_the_cap_are_refused_unread(
+    url, read_code, client, api_client, upload_settings, settings
+):
     """Content-Length over the cap: 413 before a byte of the body is parsed (nothing spooled)."""
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "MAX_IMAGE_BYTES": 100_000}
     caller = api_client if url == API_URL else client
@@ -65,7 +69,9 @@ def test_bodies_over_the_cap_are_refused_unread(url, read_code, client, api_clie
 
 
 @pytest.mark.parametrize("url, read_code", [(PAGE_URL, page_error_code), (API_URL, api_error_code)])
-def test_files_just_over_the_cap_are_cut_off_in_memory(url, read_code, client, api_client, upload_settings, settings):
+def test_files_just_over_the_cap_are_cut_off_in_memory(
+    url, read_code, client, api_client, upload_settings, settings
+):
     """Within the multipart allowance but over the image cap: held to cap + 1 byte, refused as too large."""
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "MAX_IMAGE_BYTES": 100_000}
     caller = api_client if url == API_URL else client

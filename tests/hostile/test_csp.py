@@ -27,14 +27,21 @@ def test_pages_obey_the_csp(client, url):
     assert not found, f"{url} carries {', '.join(found)}, which the Content-Security-Policy blocks"
 
 
-@pytest.mark.parametrize("name", [
-    "admin:index",
-    "admin:shop_product_changelist",
-    "admin:visual_search_productimageembedding_changelist",
-    pytest.param("admin:visual_search_productimageembedding_progress", marks=pytest.mark.xfail(
-        strict=True, reason="its progress bars set widths with style attributes, which the CSP blocks")),
-    "admin:visual_search_bulkjob_changelist",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "admin:index",
+        "admin:shop_product_changelist",
+        "admin:visual_search_productimageembedding_changelist",
+        pytest.param(
+            "admin:visual_search_productimageembedding_progress",
+            marks=pytest.mark.xfail(
+                strict=True, reason="its progress bars set widths with style attributes, which the CSP blocks"
+            ),
+        ),
+        "admin:visual_search_bulkjob_changelist",
+    ],
+)
 def test_admin_pages_obey_the_csp(admin_client, name):
     from django.urls import reverse  # noqa: PLC0415
 

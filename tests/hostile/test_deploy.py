@@ -1,4 +1,4 @@
-"""Production settings: ``check --deploy`` is clean with the documented variables; headers and CSP are sent."""
+"""Production settings: ``check --deploy`` is clean with the documented variables; headers and CSP sent."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def production_env() -> dict:
         "DJANGO_SETTINGS_MODULE": "config.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "shop.example.com",
-        "DATABASE_URL": f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}" + (
-            f"&port={db['PORT']}" if db.get("PORT") else ""),
+        "DATABASE_URL": f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
+        + (f"&port={db['PORT']}" if db.get("PORT") else ""),
         "CELERY_BROKER_URL": os.environ["CELERY_BROKER_URL"],
         "REDIS_CACHE_URL": "redis://127.0.0.1:6379/14",
     }
@@ -43,11 +43,17 @@ def production_env() -> dict:
 
 def test_check_deploy_prints_no_warnings():
     result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=production_env(),
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "System check identified no issues (0 silenced).", result.stdout + result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced).", (
+        result.stdout + result.stderr
+    )
 
 
 def test_production_refuses_to_start_without_a_real_secret_key():
@@ -61,7 +67,11 @@ def test_production_refuses_to_start_without_a_real_secret_key():
 
 def test_production_sends_security_headers_and_a_strict_csp():
     result = subprocess.run(
-        [sys.executable, "-c", HEADERS_SCRIPT], cwd=ROOT, env=production_env(), capture_output=True, text=True,
+        [sys.executable, "-c", HEADERS_SCRIPT],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -80,14 +90,24 @@ def test_production_sends_security_headers_and_a_strict_csp():
 def test_plain_http_is_redirected_to_https_except_the_health_check():
     script = HEADERS_SCRIPT.replace("secure=True", "secure=False")
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     headers = json.loads(result.stdout.strip().splitlines()[-1])
     assert (headers["status"], headers["location"]) == (301, "https://shop.example.com/visual-search/")
     # docker-compose's healthcheck calls gunicorn over plain HTTP: it must get an answer, not a redirect.
     health = script.replace('"/visual-search/"', '"/visual-search/health/"')
     result = subprocess.run(
-        [sys.executable, "-c", health], cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", health],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] in (200, 503), result.stderr[-2000:]
 

@@ -52,8 +52,13 @@ def test_every_operation_answers_as_its_schema_says(api_schema, api_key, mode):
     for result in api_schema.get_all_operations():
         operation = result.ok()
 
-        @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case):
             case.call_and_validate(headers=headers, checks=CHECKS)

@@ -64,7 +64,9 @@ def test_orientation_survives_shrinking():
         upright = open_image(stored, **CAPS, target_size=256)
         assert upright.width > upright.height
         assert np.allclose(upright.getpixel((upright.width // 8, upright.height // 2)), (255, 0, 0), atol=12)
-        assert np.allclose(upright.getpixel((upright.width * 7 // 8, upright.height // 2)), (0, 0, 255), atol=12)
+        assert np.allclose(
+            upright.getpixel((upright.width * 7 // 8, upright.height // 2)), (0, 0, 255), atol=12
+        )
 
 
 def test_small_images_are_not_enlarged():

@@ -42,7 +42,10 @@ def test_kept_photos_are_re_encoded_under_server_chosen_names(media, settings, c
 
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "QUERY_PHOTO_RETENTION_DAYS": 7}
     polyglot = next(case for case in build_corpus() if case.name == "jpeg_zip_polyglot")
-    assert client.post(PAGE_URL, {"image": SimpleUploadedFile("../../evil.php", polyglot.data)}).status_code == 200
+    assert (
+        client.post(PAGE_URL, {"image": SimpleUploadedFile("../../evil.php", polyglot.data)}).status_code
+        == 200
+    )
     assert api_client.post(API_URL, {"image": SimpleUploadedFile("x.svg", polyglot.data)}).status_code == 200
     files = kept(media)
     assert len(files) == 2

@@ -1,4 +1,4 @@
-"""Throttles that hold: a client-set X-Forwarded-For never resets them; users and addresses are both counted."""
+"""Throttles that hold: a client-set X-Forwarded-For never resets them; users and addresses both count."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ def _page_post(client: Client, **extra):
 
 
 def test_spoofed_forwarded_for_does_not_reset_the_page_throttle(client, settings):
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "PAGE_THROTTLE_RATES": {"anon": "3/min", "user": "100/min"}}
+    settings.VISUAL_SEARCH = {
+        **settings.VISUAL_SEARCH,
+        "PAGE_THROTTLE_RATES": {"anon": "3/min", "user": "100/min"},
+    }
     statuses = [_page_post(client).status_code for _ in range(3)]
     assert statuses == [400, 400, 400]  # counted even though the form is empty
     refused = _page_post(client)
@@ -54,10 +57,16 @@ def test_spoofed_forwarded_for_does_not_reset_the_page_throttle(client, settings
 
 
 def test_page_throttles_logged_in_users_wherever_they_connect_from(client, settings, django_user_model):
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "PAGE_THROTTLE_RATES": {"anon": "100/min", "user": "2/min"}}
+    settings.VISUAL_SEARCH = {
+        **settings.VISUAL_SEARCH,
+        "PAGE_THROTTLE_RATES": {"anon": "100/min", "user": "2/min"},
+    }
     client.force_login(django_user_model.objects.create_user("shopper", password="x"))
     addresses = (f"198.51.100.{i}" for i in range(1, 10))
-    assert [client.post(PAGE_URL, {}, REMOTE_ADDR=next(addresses)).status_code for _ in range(2)] == [400, 400]
+    assert [client.post(PAGE_URL, {}, REMOTE_ADDR=next(addresses)).status_code for _ in range(2)] == [
+        400,
+        400,
+    ]
     assert client.post(PAGE_URL, {}, REMOTE_ADDR=next(addresses)).status_code == 429
     other = Client()
     other.force_login(django_user_model.objects.create_user("another", password="x"))
@@ -71,11 +80,17 @@ def test_page_gets_are_not_counted(client, settings):
 
 def test_spoofed_forwarded_for_does_not_reset_the_api_throttle(client, settings):
     settings.VISUAL_SEARCH = {
-        **settings.VISUAL_SEARCH, "API_ALLOW_ANONYMOUS": True,
+        **settings.VISUAL_SEARCH,
+        "API_ALLOW_ANONYMOUS": True,
         "API_THROTTLE_RATES": {"anon": "3/min", "user": None, "key": None, "upload": None},
     }
     for _ in range(3):
-        assert client.post(API_URL, {}, REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=next(spoofed)).status_code == 400
+        assert (
+            client.post(
+                API_URL, {}, REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=next(spoofed)
+            ).status_code
+            == 400
+        )
     refused = client.post(API_URL, {}, REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=next(spoofed))
     assert (refused.status_code, api_error_code(refused)) == (429, "throttled")
     assert "Retry-After" in refused
@@ -83,12 +98,16 @@ def test_spoofed_forwarded_for_does_not_reset_the_api_throttle(client, settings)
 
 def test_behind_one_proxy_each_real_client_has_its_own_bucket(client, settings):
     settings.VISUAL_SEARCH = {
-        **settings.VISUAL_SEARCH, "TRUSTED_PROXIES": 1, "PAGE_THROTTLE_RATES": {"anon": "2/min"},
+        **settings.VISUAL_SEARCH,
+        "TRUSTED_PROXIES": 1,
+        "PAGE_THROTTLE_RATES": {"anon": "2/min"},
     }
 
     def via_proxy(real_client: str):
         # What nginx sends: whatever the client wrote, then the address nginx saw.
-        return client.post(PAGE_URL, {}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"{next(spoofed)}, {real_client}")
+        return client.post(
+            PAGE_URL, {}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"{next(spoofed)}, {real_client}"
+        )
 
     assert [via_proxy("198.51.100.7").status_code for _ in range(3)] == [400, 400, 429]
     assert via_proxy("198.51.100.8").status_code == 400

@@ -1,4 +1,4 @@
-"""Valid but unusual photos are understood: each variant of a photo embeds like the plain photo (real encoder).
+"""Valid but unusual photos are understood: each variant embeds like the plain photo (real encoder).
 
 And end to end: uploaded in its odd form, the photo finds its own product first.
 """
@@ -46,8 +46,12 @@ def variants(image: Image.Image) -> dict[str, bytes]:
     return {
         "cmyk_jpeg": encode(image.convert("CMYK"), "JPEG", quality=95),
         "png_16bit": png16_rgb(image),
-        "palette_transparent": encode(image.convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=255),
-        "exif_rotated": encode(image.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=rotated.tobytes(), quality=95),
+        "palette_transparent": encode(
+            image.convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=255
+        ),
+        "exif_rotated": encode(
+            image.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=rotated.tobytes(), quality=95
+        ),
         "animated_gif": encode(image, "GIF", save_all=True, append_images=[image.rotate(180)], duration=100),
         "progressive_jpeg": encode(image, "JPEG", progressive=True, quality=90),
         "wide_20_to_1": encode(wide, "PNG"),
@@ -81,13 +85,17 @@ def test_exif_rotation_is_applied_not_ignored():
     rotated[ORIENTATION] = 6
     sideways = image.transpose(Image.Transpose.ROTATE_90)
     query = embed_query_image(encode(sideways, "JPEG", exif=rotated.tobytes(), quality=95))
-    assert cosine(query, embed_query_image(encode(image, "JPEG", quality=95))) > cosine(
-        query, embed_query_image(encode(sideways, "JPEG", quality=95))
-    ) + 0.05
+    assert (
+        cosine(query, embed_query_image(encode(image, "JPEG", quality=95)))
+        > cosine(query, embed_query_image(encode(sideways, "JPEG", quality=95))) + 0.05
+    )
 
 
 def test_one_pixel_and_flat_images_embed_to_finite_vectors():
-    for data in (encode(Image.new("RGB", (1, 1), "red"), "PNG"), raw_png(6300, 6300, 16, 0, b"\x40\x00" * 6300)):
+    for data in (
+        encode(Image.new("RGB", (1, 1), "red"), "PNG"),
+        raw_png(6300, 6300, 16, 0, b"\x40\x00" * 6300),
+    ):
         vector = embed_query_image(data)
         assert np.isfinite(vector).all() and abs(np.linalg.norm(vector) - 1) < 1e-3
 
@@ -134,11 +142,17 @@ print(before, peak_kib(), image.size)
 
 
 def test_peak_memory_of_the_worst_accepted_file_is_bounded(tmp_path):
-    """In a fresh process: the 6300 x 6300 16-bit RGB PNG costs one decode (about 180 MiB at peak), not the ~1 GB it used to."""
+    """In a fresh process, the 6300 x 6300 16-bit RGB PNG costs one decode (~180 MiB at peak), not ~1 GB."""
     path = tmp_path / "worst.png"
     path.write_bytes(worst_case_png())
-    result = subprocess.run([sys.executable, "-c", WORST_FILE_SCRIPT, str(path)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", WORST_FILE_SCRIPT, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     before, after, *_ = result.stdout.split()
     peak_mib = (int(after) - int(before)) / 1024

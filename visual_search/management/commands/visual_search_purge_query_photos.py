@@ -16,4 +16,6 @@ class Command(BaseCommand):
         deleted = query_photos.purge()
         days = query_photos.retention_days()
         kept = f"kept for {days} days" if days > 0 else "not kept (QUERY_PHOTO_RETENTION_DAYS is unset)"
-        self.stdout.write(f"Deleted {deleted} query photo{'s' if deleted != 1 else ''}; query photos are {kept}.")
+        self.stdout.write(
+            f"Deleted {deleted} query photo{'s' if deleted != 1 else ''}; query photos are {kept}."
+        )
