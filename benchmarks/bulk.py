@@ -41,8 +41,13 @@ def setup_django(dataset: Path, queue: str) -> dict:
     from django.core.management import call_command  # noqa: PLC0415
 
     db = settings.DATABASES["default"]  # reading settings starts the embedded server when needed
-    params = {"dbname": "postgres", "user": db.get("USER") or None, "host": db.get("HOST") or None,
-              "port": db.get("PORT") or None, "password": db.get("PASSWORD") or None}
+    params = {
+        "dbname": "postgres",
+        "user": db.get("USER") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+        "password": db.get("PASSWORD") or None,
+    }
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -67,8 +72,12 @@ def catalogue(dataset: Path, limit: int) -> list[int]:
     files = sorted(p for p in dataset.rglob("*.jpg"))[:limit]
     category, _ = Category.objects.get_or_create(name="Bench", slug="bench")
     Product.objects.bulk_create(
-        [Product(name=p.stem, slug=f"bench-{i}", price=1, category=category, image=str(p.relative_to(dataset)))
-         for i, p in enumerate(files)],
+        [
+            Product(
+                name=p.stem, slug=f"bench-{i}", price=1, category=category, image=str(p.relative_to(dataset))
+            )
+            for i, p in enumerate(files)
+        ],
         batch_size=1000,
     )
     return list(Product.objects.order_by("pk").values_list("pk", flat=True))
@@ -112,7 +121,9 @@ class RssSampler(threading.Thread):
                 self.peak_child = max([self.peak_child, *rss])
                 self.peak_total = max(self.peak_total, parent.memory_info().rss + sum(rss))
                 if ticks % 5 == 0:  # USS reads /proc/PID/smaps: slower, so twice a second
-                    self.peak_child_uss = max([self.peak_child_uss, *(c.memory_full_info().uss for c in children)])
+                    self.peak_child_uss = max(
+                        [self.peak_child_uss, *(c.memory_full_info().uss for c in children)]
+                    )
             except psutil.NoSuchProcess:
                 pass
             ticks += 1
@@ -128,8 +139,23 @@ def start_worker(dataset: Path, log: Path, queue: str) -> subprocess.Popen:
         "VISUAL_SEARCH_BENCH_QUEUE": queue,
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
     }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
-               "--loglevel=INFO", "-Q", queue, "-n", f"{queue}@localhost", "--without-mingle", "--without-gossip"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "--loglevel=INFO",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@localhost",
+        "--without-mingle",
+        "--without-gossip",
+    ]
     with open(log, "wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -161,11 +187,15 @@ def run(dataset: Path, limit: int) -> dict:
     sampler = RssSampler(worker.pid)
     sampler.start()
     try:
-        warm = wait_for(lambda: "Encoder(s) loaded" in log.read_text(errors="replace"), 300, "the worker's model")
+        warm = wait_for(
+            lambda: "Encoder(s) loaded" in log.read_text(errors="replace"), 300, "the worker's model"
+        )
         job = BulkJob.objects.create(mode=BulkJobMode.FORCE, encoder=get_encoder().id, total=len(pks))
         request_sync(pks, force=True, job=job)
         kick(job)
-        elapsed = wait_for(lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job")
+        elapsed = wait_for(
+            lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job"
+        )
         job.refresh_from_db()
     finally:
         sampler.stop.set()
@@ -175,29 +205,43 @@ def run(dataset: Path, limit: int) -> dict:
     own_after = encoder_rate(images)  # the machine's load drifts: measure the encoder on both sides
     own = (own_before + own_after) / 2
     return {
-        "photos": len(images), "encoder_ips": own, "encoder_before": own_before, "encoder_after": own_after,
-        "bulk_ips": end_to_end, "ratio": end_to_end / own, "peak_child_uss_mib": sampler.peak_child_uss / MIB,
-        "done": job.done, "failed": job.failed, "elapsed": elapsed, "worker_ready_s": warm,
-        "peak_child_mib": sampler.peak_child / MIB, "peak_total_mib": sampler.peak_total / MIB,
-        "load": os.getloadavg(), "cpus": os.cpu_count(), "start": started, "log": str(log),
+        "photos": len(images),
+        "encoder_ips": own,
+        "encoder_before": own_before,
+        "encoder_after": own_after,
+        "bulk_ips": end_to_end,
+        "ratio": end_to_end / own,
+        "peak_child_uss_mib": sampler.peak_child_uss / MIB,
+        "done": job.done,
+        "failed": job.failed,
+        "elapsed": elapsed,
+        "worker_ready_s": warm,
+        "peak_child_mib": sampler.peak_child / MIB,
+        "peak_total_mib": sampler.peak_total / MIB,
+        "load": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "start": started,
+        "log": str(log),
     }
 
 
 def table(r: dict) -> str:
-    return "\n".join([
-        "| measure | value |",
-        "|---|---|",
-        f"| photos (clothing-small, real JPEGs about 400x533) | {r['photos']:,} |",
-        f"| encoder alone, decoded images, calls of 32 (forward passes of 8): before / after the bulk run | "
-        f"{r['encoder_before']:.1f} / {r['encoder_after']:.1f} images/s (mean {r['encoder_ips']:.1f}) |",
-        f"| bulk re-embed end to end (files to PostgreSQL rows), 1 worker, concurrency 1 | {r['bulk_ips']:.1f} images/s |",
-        f"| **end to end / encoder alone (mean)** | **{100 * r['ratio']:.0f}%** |",
-        f"| job result | {r['done']:,} done, {r['failed']} failed in {r['elapsed']:.1f} s |",
-        f"| worker start to model loaded in its child | {r['worker_ready_s']:.1f} s |",
-        f"| worker peak RSS: pool child / parent + child | {r['peak_child_mib']:.0f} MiB / {r['peak_total_mib']:.0f} MiB |",
-        f"| pool child's peak USS (its own pages, without shared libraries) | {r['peak_child_uss_mib']:.0f} MiB |",
-        f"| load average (1, 5, 15 min) at the end, {r['cpus']} CPUs | {', '.join(f'{x:.1f}' for x in r['load'])} |",
-    ])
+    return "\n".join(
+        [
+            "| measure | value |",
+            "|---|---|",
+            f"| photos (clothing-small, real JPEGs about 400x533) | {r['photos']:,} |",
+            f"| encoder alone, decoded images, calls of 32 (forward passes of 8): before / after the bulk run | "
+            f"{r['encoder_before']:.1f} / {r['encoder_after']:.1f} images/s (mean {r['encoder_ips']:.1f}) |",
+            f"| bulk re-embed end to end (files to PostgreSQL rows), 1 worker, concurrency 1 | {r['bulk_ips']:.1f} images/s |",
+            f"| **end to end / encoder alone (mean)** | **{100 * r['ratio']:.0f}%** |",
+            f"| job result | {r['done']:,} done, {r['failed']} failed in {r['elapsed']:.1f} s |",
+            f"| worker start to model loaded in its child | {r['worker_ready_s']:.1f} s |",
+            f"| worker peak RSS: pool child / parent + child | {r['peak_child_mib']:.0f} MiB / {r['peak_total_mib']:.0f} MiB |",
+            f"| pool child's peak USS (its own pages, without shared libraries) | {r['peak_child_uss_mib']:.0f} MiB |",
+            f"| load average (1, 5, 15 min) at the end, {r['cpus']} CPUs | {', '.join(f'{x:.1f}' for x in r['load'])} |",
+        ]
+    )
 
 
 def main() -> None:

@@ -71,7 +71,9 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(base / 2, base)
 
 
-def request_sync(product_pks: Iterable[Any], *, using: str = "default", force: bool = False, job: Any = None) -> int:
+def request_sync(
+    product_pks: Iterable[Any], *, using: str = "default", force: bool = False, job: Any = None
+) -> int:
     """Record, in the current transaction, that ``product_pks`` need syncing; return the rows written.
 
     A row already owed is requested again: its time moves on (so a worker that
@@ -90,12 +92,14 @@ def request_sync(product_pks: Iterable[Any], *, using: str = "default", force: b
             params: list[Any] = []
             for pk in chunk:
                 params += [pk, force, job_id]
-            # clock_timestamp(), not now(): two requests in one transaction still differ, and a long transaction
-            # (a test, a big import) does not date its requests back to its start.
+            # clock_timestamp(), not now(): two requests in one transaction still differ, and a long
+            # transaction (a test, a big import) does not date its requests back to its start.
             cursor.execute(
-                f"INSERT INTO {t['req']} AS r (product_id, requested_at, force, job_id, attempts, last_error) "
+                f"INSERT INTO {t['req']} AS r "
+                "(product_id, requested_at, force, job_id, attempts, last_error) "
                 f"VALUES {values} ON CONFLICT (product_id) DO UPDATE SET "
-                "requested_at = clock_timestamp(), force = r.force OR EXCLUDED.force, job_id = EXCLUDED.job_id, "
+                "requested_at = clock_timestamp(), force = r.force OR EXCLUDED.force, "
+                "job_id = EXCLUDED.job_id, "
                 "attempts = 0, not_before = NULL, last_error = ''",
                 params,
             )
@@ -108,17 +112,19 @@ def _claim_sql(t: dict[str, str], *, expired: bool, only_pks: bool) -> str:
     only = "AND r.product_id = ANY(%s)" if only_pks else ""
     return f"""
         WITH picked AS (
-            SELECT r.product_id, r.claimed_until AS previous_lease FROM {t['req']} r
-            LEFT JOIN {t['job']} j ON j.id = r.job_id
+            SELECT r.product_id, r.claimed_until AS previous_lease FROM {t["req"]} r
+            LEFT JOIN {t["job"]} j ON j.id = r.job_id
             WHERE {lease} AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
               AND (r.job_id IS NULL OR j.state = ANY(%s)) {only}
             ORDER BY r.job_id NULLS FIRST, r.requested_at
             LIMIT %s
             FOR UPDATE OF r SKIP LOCKED
         )
-        UPDATE {t['req']} r SET claimed_until = clock_timestamp() + %s * interval '1 second', attempts = r.attempts + 1
+        UPDATE {t["req"]} r
+        SET claimed_until = clock_timestamp() + %s * interval '1 second', attempts = r.attempts + 1
         FROM picked WHERE r.product_id = picked.product_id
-        RETURNING r.product_id, r.requested_at, r.force, r.job_id, r.attempts, picked.previous_lease IS NOT NULL
+        RETURNING r.product_id, r.requested_at, r.force, r.job_id, r.attempts,
+                  picked.previous_lease IS NOT NULL
     """
 
 
@@ -159,7 +165,7 @@ def _now(cursor) -> dt.datetime:
 
 
 def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str = "default") -> int:
-    """Settle ``claims``: delete each row not requested again since its claim; count jobs; return rows deleted.
+    """Settle ``claims``: delete each row not requested again since its claim; return rows deleted.
 
     Products in ``failed`` count as failed in their job, the others as done. A
     row requested again during the work stays owed and is handed out again.
@@ -192,17 +198,21 @@ def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str 
 def _count_jobs(cursor, t: dict[str, str], done: Counter, bad: Counter) -> None:
     for job_id in sorted(set(done) | set(bad)):
         cursor.execute(
-            f"UPDATE {t['job']} SET done = done + %s, failed = failed + %s, updated_at = clock_timestamp() WHERE id = %s",
+            f"UPDATE {t['job']} SET done = done + %s, failed = failed + %s, "
+            "updated_at = clock_timestamp() WHERE id = %s",
             [done[job_id], bad[job_id], job_id],
         )
         cursor.execute(
-            f"UPDATE {t['job']} j SET state = %s, finished_at = clock_timestamp(), updated_at = clock_timestamp() "
-            f"WHERE j.id = %s AND j.state = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {t['req']} r WHERE r.job_id = j.id)",
+            f"UPDATE {t['job']} j SET state = %s, finished_at = clock_timestamp(), "
+            "updated_at = clock_timestamp() WHERE j.id = %s AND j.state = ANY(%s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {t['req']} r WHERE r.job_id = j.id)",
             [BulkJobState.FINISHED, job_id, list(ACTIVE_JOB_STATES)],
         )
 
 
-def release(claims: Iterable[Claim], error: str, *, retry_in: float | None = None, using: str = "default") -> None:
+def release(
+    claims: Iterable[Claim], error: str, *, retry_in: float | None = None, using: str = "default"
+) -> None:
     """Give ``claims`` back after a retryable failure: owed again after a backoff, the error kept."""
     claims = list(claims)
     if not claims:
@@ -213,7 +223,8 @@ def release(claims: Iterable[Claim], error: str, *, retry_in: float | None = Non
             wait = backoff_seconds(c.attempts) if retry_in is None else retry_in
             cursor.execute(
                 f"UPDATE {t['req']} SET claimed_until = NULL, last_error = %s, "
-                "not_before = CASE WHEN requested_at = %s THEN clock_timestamp() + %s * interval '1 second' END "
+                "not_before = CASE WHEN requested_at = %s "
+                "THEN clock_timestamp() + %s * interval '1 second' END "
                 "WHERE product_id = %s",
                 [error[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
             )
@@ -222,8 +233,10 @@ def release(claims: Iterable[Claim], error: str, *, retry_in: float | None = Non
 def unclaimed_requests(product_pks: list[Any], using: str = "default") -> dict[Any, dt.datetime]:
     """Save-time work owed for ``product_pks`` that no worker holds: pk -> requested_at (for ``settle``)."""
     return dict(
-        SyncRequest.objects.using(using).filter(product__in=product_pks, job__isnull=True)
-        .exclude(claimed_until__gte=django_now()).values_list("product_id", "requested_at")
+        SyncRequest.objects.using(using)
+        .filter(product__in=product_pks, job__isnull=True)
+        .exclude(claimed_until__gte=django_now())
+        .values_list("product_id", "requested_at")
     )
 
 
@@ -253,11 +266,13 @@ def due_count(using: str = "default") -> int:
     after = float(vs_settings.SYNC_SWEEP_AFTER)
     with connections[using].cursor() as cursor:
         cursor.execute(
-            f"""SELECT count(*) FROM {t['req']} r LEFT JOIN {t['job']} j ON j.id = r.job_id
-            WHERE (r.not_before IS NULL OR r.not_before <= clock_timestamp()) AND (r.job_id IS NULL OR j.state = ANY(%s))
+            f"""SELECT count(*) FROM {t["req"]} r LEFT JOIN {t["job"]} j ON j.id = r.job_id
+            WHERE (r.not_before IS NULL OR r.not_before <= clock_timestamp())
+              AND (r.job_id IS NULL OR j.state = ANY(%s))
               AND (r.claimed_until < clock_timestamp() OR (r.claimed_until IS NULL
                    AND (r.attempts > 0 OR r.requested_at <= clock_timestamp() - %s * interval '1 second')
-                   AND NOT EXISTS (SELECT 1 FROM {t['req']} l WHERE l.claimed_until >= clock_timestamp())))""",
+                   AND NOT EXISTS (
+                       SELECT 1 FROM {t["req"]} l WHERE l.claimed_until >= clock_timestamp())))""",
             [list(ACTIVE_JOB_STATES), after],
         )
         return cursor.fetchone()[0]
@@ -268,9 +283,10 @@ def claimable(using: str = "default") -> bool:
     t = _tables()
     with connections[using].cursor() as cursor:
         cursor.execute(
-            f"""SELECT EXISTS (SELECT 1 FROM {t['req']} r LEFT JOIN {t['job']} j ON j.id = r.job_id
+            f"""SELECT EXISTS (SELECT 1 FROM {t["req"]} r LEFT JOIN {t["job"]} j ON j.id = r.job_id
             WHERE (r.claimed_until IS NULL OR r.claimed_until < clock_timestamp())
-              AND (r.not_before IS NULL OR r.not_before <= clock_timestamp()) AND (r.job_id IS NULL OR j.state = ANY(%s)))""",
+              AND (r.not_before IS NULL OR r.not_before <= clock_timestamp())
+              AND (r.job_id IS NULL OR j.state = ANY(%s)))""",
             [list(ACTIVE_JOB_STATES)],
         )
         return cursor.fetchone()[0]

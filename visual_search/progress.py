@@ -54,7 +54,7 @@ class CatalogueProgress:
 
     @property
     def percent_ready(self) -> float:
-        """Share of searchable products done (ready, or without images), 0-100; an empty catalogue is complete."""
+        """Share of searchable products done (ready, or without images), 0-100; empty is complete."""
         return 100.0 if not self.total else round(100.0 * (self.ready + self.no_images) / self.total, 1)
 
     @property
@@ -84,7 +84,8 @@ def products_without_images(encoder: Encoder | None = None) -> QuerySet:
     encoder = encoder or get_encoder()
     return (
         ImagelessProduct.objects.exclude(product__in=SyncRequest.objects.values("product"))
-        .exclude(product__in=_rows(encoder).values("product")).values("product")
+        .exclude(product__in=_rows(encoder).values("product"))
+        .values("product")
     )
 
 
@@ -161,9 +162,14 @@ def embedding_statuses(pks: Iterable[Any], encoder: Encoder | None = None) -> di
     for pk in ImagelessProduct.objects.filter(product_id__in=keys).values_list("product_id", flat=True):
         statuses[pk] = PRODUCT_NO_IMAGES
     counts = (
-        _rows(encoder).filter(product_id__in=keys).order_by().values("product")
-        .annotate(failed=Count("pk", filter=Q(status=EmbeddingStatus.FAILED)),
-                  pending=Count("pk", filter=_needs_work(encoder)))
+        _rows(encoder)
+        .filter(product_id__in=keys)
+        .order_by()
+        .values("product")
+        .annotate(
+            failed=Count("pk", filter=Q(status=EmbeddingStatus.FAILED)),
+            pending=Count("pk", filter=_needs_work(encoder)),
+        )
     )
     for row in counts:
         statuses[row["product"]] = (

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class _Pending:
-    """Products touched in one transaction, sent in one go by the single on-commit hook registered for them."""
+    """Products touched in one transaction, sent in one go by the one on-commit hook registered for them."""
 
     def __init__(self, using: str) -> None:
         self.using = using
@@ -61,7 +61,9 @@ def schedule_embedding(product_pk: Any, using: str = "default") -> None:
     if product_pk is None:
         return
     try:
-        with transaction.atomic(using=using):  # a savepoint: a failure here leaves the save's transaction usable
+        with transaction.atomic(
+            using=using
+        ):  # a savepoint: a failure here leaves the save's transaction usable
             request_sync([product_pk], using=using)
     except DatabaseError:
         logger.exception("Could not record that product %s needs embedding", product_pk)

@@ -130,13 +130,16 @@ def plan_sync(
     with transaction.atomic():
         encoders = encoders or get_indexing_encoders()
         products = get_product_model()._default_manager.in_bulk(pks)
-        searchable_pks = set(adapter.get_queryset().filter(pk__in=list(products)).values_list("pk", flat=True))
+        searchable_pks = set(
+            adapter.get_queryset().filter(pk__in=list(products)).values_list("pk", flat=True)
+        )
         searchable = [p for pk, p in products.items() if pk in searchable_pks and adapter.is_searchable(p)]
         refs = adapter.get_images_bulk(searchable)
         existing: dict[tuple[Any, str, str], _Row] = {}
-        for pk, key, enc, digest, version, status, attempts in (
-            ProductImageEmbedding.objects.filter(product_id__in=list(products), encoder__in=[e.id for e in encoders])
-            .values_list("product_id", "image_key", "encoder", "content_hash", "encoder_version", "status", "attempts")
+        for pk, key, enc, digest, version, status, attempts in ProductImageEmbedding.objects.filter(
+            product_id__in=list(products), encoder__in=[e.id for e in encoders]
+        ).values_list(
+            "product_id", "image_key", "encoder", "content_hash", "encoder_version", "status", "attempts"
         ):
             existing[(pk, key, enc)] = _Row(digest, version, status, attempts)
         requests = outbox.unclaimed_requests(list(products))
@@ -150,8 +153,9 @@ def plan_sync(
     for (pk, key, enc), row in existing.items():
         if (pk, key) not in kept:
             removed.setdefault((pk, enc), {})[key] = row.content_hash
-    return SyncPlan(encoders, list(products), [pk for pk in pks if pk not in products], images, removed,
-                    requests=requests)
+    return SyncPlan(
+        encoders, list(products), [pk for pk in pks if pk not in products], images, removed, requests=requests
+    )
 
 
 def _shrink_size(encoders: list[Encoder]) -> int:
@@ -192,7 +196,7 @@ def _load_one(image: _Image, encoders: list[Encoder], max_bytes: int, size: int)
     except SuspiciousFileOperation as exc:  # a stored name outside the storage: never readable
         image.error = f"Image file name is not allowed: {exc}"
         return image
-    except Exception as exc:  # noqa: BLE001 - storages raise anything; retried, then given up with this reason
+    except Exception as exc:  # noqa: BLE001 - storages raise anything; retried, then given up with it
         image.retry = f"Could not read image {image.key!r}: {type(exc).__name__}: {exc}"
         return image
     image.content_hash = _hash(data)
@@ -229,7 +233,8 @@ def embed(plan: SyncPlan) -> SyncPlan:
     batch = max(1, int(vs_settings.INFERENCE_BATCH_SIZE))
     for encoder in plan.encoders:
         todo = [
-            i for i, image in enumerate(plan.images)
+            i
+            for i, image in enumerate(plan.images)
             if image.image is not None and encoder.id in image.needs and image.product_pk not in plan.retry
         ]
         for start in range(0, len(todo), batch):
@@ -267,7 +272,7 @@ def lock_products(pks: list[Any]) -> set[Any]:
 
 
 def write_rows(plan: SyncPlan) -> SyncResult:
-    """Step 3, in one short transaction: upsert rows and drop rows of removed images, where nothing changed since the plan."""
+    """Step 3, in one short transaction: upsert rows, drop rows of removed images, where nothing changed."""
     result = SyncResult(retry=dict(plan.retry))
     settled = [pk for pk in plan.products if pk not in plan.retry]
     now = timezone.now()
@@ -290,7 +295,10 @@ def write_rows(plan: SyncPlan) -> SyncResult:
             for enc_id in image.needs or list(by_encoder):
                 planned = image.planned[enc_id]
                 now_hash = current.get((image.product_pk, image.key, enc_id))
-                if now_hash is not None and now_hash not in ((planned.content_hash if planned else None), image.content_hash):
+                if now_hash is not None and now_hash not in (
+                    (planned.content_hash if planned else None),
+                    image.content_hash,
+                ):
                     result.conflicts.add(image.product_pk)  # another sync wrote newer bytes meanwhile
                     continue
                 rows.append(_row(image, by_encoder[enc_id], plan.vectors.get((i, enc_id)), now))
@@ -300,15 +308,27 @@ def write_rows(plan: SyncPlan) -> SyncResult:
         if rows:
             # Idempotent upsert: a redelivered task rewrites the same rows.
             ProductImageEmbedding.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["product", "image_key", "encoder"],
-                update_fields=["encoder_version", "content_hash", "status", "error", "attempts", "embedding",
-                               "embedded_at", "updated_at"],
+                rows,
+                update_conflicts=True,
+                unique_fields=["product", "image_key", "encoder"],
+                update_fields=[
+                    "encoder_version",
+                    "content_hash",
+                    "status",
+                    "error",
+                    "attempts",
+                    "embedding",
+                    "embedded_at",
+                    "updated_at",
+                ],
             )
         with_images = {image.product_pk for image in plan.images}
         ImagelessProduct.objects.filter(product_id__in=[pk for pk in alive if pk in with_images]).delete()
         ImagelessProduct.objects.bulk_create(
             [ImagelessProduct(product_id=pk) for pk in alive if pk not in with_images],
-            update_conflicts=True, unique_fields=["product"], update_fields=["checked_at"],
+            update_conflicts=True,
+            unique_fields=["product"],
+            update_fields=["checked_at"],
         )
         for (pk, enc_id), keys in plan.removed.items():
             if pk in alive:
@@ -319,7 +339,9 @@ def write_rows(plan: SyncPlan) -> SyncResult:
                     ).delete()[0]
     for image in plan.images:
         if image.error and image.product_pk in alive:
-            logger.warning("Embedding failed for product %s image %s: %s", image.product_pk, image.key, image.error)
+            logger.warning(
+                "Embedding failed for product %s image %s: %s", image.product_pk, image.key, image.error
+            )
     return result
 
 
@@ -329,11 +351,16 @@ def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbed
     same = planned is not None and planned.content_hash in (image.content_hash, "")
     ok = vector is not None
     return ProductImageEmbedding(
-        product_id=image.product_pk, image_key=image.key, encoder=encoder.id, encoder_version=encoder.version,
-        content_hash=image.content_hash, status=EmbeddingStatus.READY if ok else EmbeddingStatus.FAILED,
+        product_id=image.product_pk,
+        image_key=image.key,
+        encoder=encoder.id,
+        encoder_version=encoder.version,
+        content_hash=image.content_hash,
+        status=EmbeddingStatus.READY if ok else EmbeddingStatus.FAILED,
         error="" if ok else (image.error or "The image could not be embedded."),
         attempts=planned.attempts + 1 if same else 1,
-        embedding=vector if ok else None, embedded_at=now if ok else None,
+        embedding=vector if ok else None,
+        embedded_at=now if ok else None,
     )
 
 
@@ -390,13 +417,23 @@ def record_transient_failure(
         for pk in alive:
             for enc in encoders:
                 ProductImageEmbedding.objects.bulk_create(
-                    [ProductImageEmbedding(product_id=pk, image_key=ref.key, encoder=enc.id,
-                                           encoder_version=enc.version) for ref in refs.get(pk, ())],
+                    [
+                        ProductImageEmbedding(
+                            product_id=pk, image_key=ref.key, encoder=enc.id, encoder_version=enc.version
+                        )
+                        for ref in refs.get(pk, ())
+                    ],
                     ignore_conflicts=True,
                 )
-        rows = ProductImageEmbedding.objects.filter(product_id__in=list(alive), encoder__in=[e.id for e in encoders])
-        rows.filter(status=EmbeddingStatus.READY).update(error=error[:2000], attempts=F("attempts") + 1, updated_at=now)
+        rows = ProductImageEmbedding.objects.filter(
+            product_id__in=list(alive), encoder__in=[e.id for e in encoders]
+        )
+        rows.filter(status=EmbeddingStatus.READY).update(
+            error=error[:2000], attempts=F("attempts") + 1, updated_at=now
+        )
         rows.exclude(status=EmbeddingStatus.READY).update(
             status=EmbeddingStatus.FAILED if final else EmbeddingStatus.PENDING,
-            error=error[:2000], attempts=F("attempts") + 1, updated_at=now,
+            error=error[:2000],
+            attempts=F("attempts") + 1,
+            updated_at=now,
         )

@@ -76,7 +76,9 @@ def warm_up() -> None:
             # One tiny image builds the model and traces its graph: the first task pays for neither.
             size = int(getattr(encoder, "input_size", 224) or 224)
             encoder.embed([Image.new("RGB", (size, size))])
-        logger.info("Encoder(s) loaded in %.1f s: %s", time.perf_counter() - started, [e.id for e in encoders])
+        logger.info(
+            "Encoder(s) loaded in %.1f s: %s", time.perf_counter() - started, [e.id for e in encoders]
+        )
     except Exception:  # noqa: BLE001 - the first task will try again and report it
         logger.exception("Could not load the encoder at worker start")
     finally:
@@ -99,7 +101,9 @@ def _start(claims: list[outbox.Claim]) -> _Batch:
     if not batch.claims:
         return batch
     try:
-        batch.plan = plan_sync([c.product_pk for c in batch.claims], force=[c.product_pk for c in batch.claims if c.force])
+        batch.plan = plan_sync(
+            [c.product_pk for c in batch.claims], force=[c.product_pk for c in batch.claims if c.force]
+        )
     except DatabaseError as exc:
         batch.error = f"{type(exc).__name__}: {exc}"
         return batch
@@ -123,7 +127,9 @@ def _finish_failed(claims: list[outbox.Claim], reason: str) -> None:
         record_transient_failure([c.product_pk for c in claims], reason, final=True)
         outbox.complete(claims, failed=[c.product_pk for c in claims])
     except DatabaseError:
-        logger.exception("Could not record the failure of products %s; they stay owed", [c.product_pk for c in claims])
+        logger.exception(
+            "Could not record the failure of products %s; they stay owed", [c.product_pk for c in claims]
+        )
 
 
 def _retry_or_give_up(claims: list[outbox.Claim], reason: str) -> None:
@@ -131,8 +137,12 @@ def _retry_or_give_up(claims: list[outbox.Claim], reason: str) -> None:
     final = [c for c in claims if c.attempts >= outbox.max_attempts()]
     again = [c for c in claims if c not in final]
     if final:
-        logger.error("Giving up on products %s after %d attempts: %s", [c.product_pk for c in final],
-                     outbox.max_attempts(), reason)
+        logger.error(
+            "Giving up on products %s after %d attempts: %s",
+            [c.product_pk for c in final],
+            outbox.max_attempts(),
+            reason,
+        )
         _finish_failed(final, reason)
     if again:
         try:
@@ -189,11 +199,21 @@ def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False)
     logger.info(
         "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed "
         "(waited %.2f s for decoding, embedded in %.2f s, wrote in %.2f s)",
-        [c.product_pk for c in settled], result.embedded, result.unchanged, result.failed, result.deleted,
-        waited, embedded, time.perf_counter() - started,
+        [c.product_pk for c in settled],
+        result.embedded,
+        result.unchanged,
+        result.failed,
+        result.deleted,
+        waited,
+        embedded,
+        time.perf_counter() - started,
     )
-    return {"embedded": result.embedded, "unchanged": result.unchanged, "failed": result.failed,
-            "deleted": result.deleted}
+    return {
+        "embedded": result.embedded,
+        "unchanged": result.unchanged,
+        "failed": result.failed,
+        "deleted": result.deleted,
+    }
 
 
 def _writer() -> ThreadPoolExecutor | None:
@@ -270,20 +290,26 @@ def drain_owed(product_pks: Iterable[Any] | None = None, *, seconds: float = DRA
     return totals
 
 
-@shared_task(bind=True, name="visual_search.embed_products", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True)
+@shared_task(
+    bind=True,
+    name="visual_search.embed_products",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
 def embed_products(self, product_pks: list[Any], force: bool = False) -> dict[str, int]:
-    """Sync the products of ``product_pks`` that have work owed (sent after a save commits), then drain the rest.
+    """Sync the products of ``product_pks`` that owe work (sent after a save commits), then drain the rest.
 
     ``force`` is kept for messages sent by older versions; it travels on the request row now.
     """
     return _run(product_pks)
 
 
-@shared_task(bind=True, name="visual_search.drain", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True)
+@shared_task(
+    bind=True, name="visual_search.drain", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def drain(self, bulk: bool = False) -> dict[str, int]:
-    """Sync owed work for a while, then send itself again if more is owed (to the bulk queue if it came from it)."""
+    """Sync owed work for a while, then send itself again if more is owed (to the bulk queue if from it)."""
     return _run(None, bulk=bulk)
 
 
@@ -334,7 +360,9 @@ def _options() -> dict[str, Any]:
 def _publish(task, args: tuple, *, force_publish: bool = False, queue: str | None = None) -> bool:
     global _publish_paused_until
     if not force_publish and time.monotonic() < _publish_paused_until:
-        logger.warning("Broker recently unreachable; %s not sent, the work stays owed for the sweep", task.name)
+        logger.warning(
+            "Broker recently unreachable; %s not sent, the work stays owed for the sweep", task.name
+        )
         return False
     try:
         task.apply_async(args, **{**_options(), **({"queue": queue} if queue else {})})
@@ -346,7 +374,7 @@ def _publish(task, args: tuple, *, force_publish: bool = False, queue: str | Non
 
 
 def kick(job: Any = None, *, force_publish: bool = False, bulk: bool = False) -> bool:
-    """Send one drain task (after a bulk job's rows are written, say); never raises, returns whether it was sent.
+    """Send one drain task (after a bulk job's rows are written, say); never raises; True if sent.
 
     The drain finds a job's rows itself. For a ``job`` (or a ``bulk`` drain's next link) the task goes
     to ``TASK_QUEUE_BULK`` when set, so bulk work has workers of its own; any drain still takes
@@ -377,5 +405,5 @@ def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool
 
 @worker_process_init.connect(dispatch_uid="visual_search.warm_up")
 def _warm_up_child(**kwargs: Any) -> None:
-    # Each prefork child loads its own model as it starts, never the parent (TensorFlow does not survive a fork).
+    # Each prefork child loads its own model as it starts, never the parent (TensorFlow dies in a fork).
     warm_up()

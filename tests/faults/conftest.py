@@ -42,7 +42,9 @@ def pytest_collection_modifyitems(items):
 class Worker:
     """A real ``celery worker -B`` (prefork, one child) that a test may kill."""
 
-    def __init__(self, log: Path, overrides: dict, *, broker_url: str | None = None, db_port: int | None = None):
+    def __init__(
+        self, log: Path, overrides: dict, *, broker_url: str | None = None, db_port: int | None = None
+    ):
         from django.db import connection  # noqa: PLC0415
 
         self.name = f"vs-fault-{uuid.uuid4().hex[:8]}@localhost"
@@ -60,9 +62,24 @@ class Worker:
         if db_port:
             env["VISUAL_SEARCH_TEST_DB_PORT"] = str(db_port)
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
-            "--loglevel=INFO", "-n", self.name, "-Q", os.environ["VISUAL_SEARCH_TEST_QUEUE"],
-            "--without-mingle", "--without-gossip", "-B", "-s", str(log.with_suffix(".beat")),
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--loglevel=INFO",
+            "-n",
+            self.name,
+            "-Q",
+            os.environ["VISUAL_SEARCH_TEST_QUEUE"],
+            "--without-mingle",
+            "--without-gossip",
+            "-B",
+            "-s",
+            str(log.with_suffix(".beat")),
         ]
         with open(log, "ab") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -181,7 +198,10 @@ def catalogue(make_product):
     def make(n: int, photos=("chelsea", "coffee", "astronaut", "rocket")) -> list:
         from config.celery import app  # noqa: PLC0415
 
-        eager, app.conf.task_always_eager = app.conf.task_always_eager, True  # no messages left for the worker
+        eager, app.conf.task_always_eager = (
+            app.conf.task_always_eager,
+            True,
+        )  # no messages left for the worker
         try:
             products = [make_product(photos[i % len(photos)]) for i in range(n)]
         finally:

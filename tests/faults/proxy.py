@@ -12,7 +12,7 @@ import threading
 
 
 class FaultProxy:
-    """Forward 127.0.0.1:``port`` to ``target`` (``(host, port)`` or a Unix socket path) until told otherwise."""
+    """Forward 127.0.0.1:``port`` to ``target`` (``(host, port)`` or a Unix socket path) until told not to."""
 
     def __init__(self, target: tuple[str, int] | str) -> None:
         self.target = target

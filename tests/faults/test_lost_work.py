@@ -58,7 +58,11 @@ def test_e_a_rolled_back_save_sends_no_task_and_owes_nothing(make_product, publi
 
 @pytest.mark.django_db
 def test_f_an_image_stored_outside_the_storage_fails_alone(make_product):
-    good, bad, gallery = make_product("chelsea"), make_product("coffee"), make_product(None, gallery=["rocket"])
+    good, bad, gallery = (
+        make_product("chelsea"),
+        make_product("coffee"),
+        make_product(None, gallery=["rocket"]),
+    )
     Product.objects.filter(pk=bad.pk).update(image="../../../../etc/passwd")  # a name outside MEDIA_ROOT
     embed_products.apply(args=([good.pk, bad.pk, gallery.pk],))  # one batch
     failed = ProductImageEmbedding.objects.get(product=bad)
@@ -88,10 +92,20 @@ print(image.pk)
 def test_g_a_gallery_image_added_while_its_task_was_lost_is_found(make_product, settings):
     product = make_product("chelsea")  # embedded at once (eager tasks)
     assert ProductImageEmbedding.objects.get(product=product).status == EmbeddingStatus.READY
-    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "VISUAL_SEARCH_TEST_WORKER": "1",
-           "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"]}
-    result = subprocess.run([sys.executable, "-c", LOSE_TASK_SCRIPT.format(pk=product.pk)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        "VISUAL_SEARCH_TEST_WORKER": "1",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", LOSE_TASK_SCRIPT.format(pk=product.pk)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Could not enqueue" in result.stderr
     # Nothing ran, yet nothing says "ready": the work owed is on record.

@@ -49,11 +49,21 @@ print(json.dumps({"pks": pks, "seconds": seconds}))
 def test_a_broker_unreachable_while_twenty_products_are_saved(start_worker, broker_proxy):
     start_worker(broker_url=broker_proxy.url)
     broker_proxy.down()
-    env = {**os.environ, "CELERY_BROKER_URL": broker_proxy.url, "VISUAL_SEARCH_TEST_WORKER": "1",
-           "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
-           "VISUAL_SEARCH_TEST_OVERRIDES": json.dumps(FAST)}
-    result = subprocess.run([sys.executable, "-c", SAVE_TWENTY_SCRIPT], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=180)
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker_proxy.url,
+        "VISUAL_SEARCH_TEST_WORKER": "1",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "VISUAL_SEARCH_TEST_OVERRIDES": json.dumps(FAST),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SAVE_TWENTY_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(saved["pks"]) == 20
@@ -62,9 +72,14 @@ def test_a_broker_unreachable_while_twenty_products_are_saved(start_worker, brok
     assert SyncRequest.objects.filter(product_id__in=saved["pks"]).count() == 20  # all owed, none lost
     broker_proxy.up()  # no manual step from here: the worker reconnects and its beat's sweep finds the work
     wait_for(
-        lambda: ProductImageEmbedding.objects.filter(product_id__in=saved["pks"], status=EmbeddingStatus.READY)
-        .count() == 20,
-        timeout=180, message="every product saved during the outage to be embedded",
+        lambda: (
+            ProductImageEmbedding.objects.filter(
+                product_id__in=saved["pks"], status=EmbeddingStatus.READY
+            ).count()
+            == 20
+        ),
+        timeout=180,
+        message="every product saved during the outage to be embedded",
     )
     wait_for(lambda: not SyncRequest.objects.exists(), timeout=30, message="no work owed")
 
@@ -80,6 +95,9 @@ def test_c_database_down_for_a_minute_during_a_bulk_job(start_worker, db_proxy, 
     time.sleep(60)
     assert BulkJob.objects.get(pk=job.pk).state == BulkJobState.RUNNING  # nothing finished it meanwhile
     db_proxy.up()
-    wait_for(lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, timeout=240,
-             message="the job to finish after the outage")
+    wait_for(
+        lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED,
+        timeout=240,
+        message="the job to finish after the outage",
+    )
     assert_job_done_once(job, products, since)  # each product re-embedded: embedded_at after the start

@@ -29,7 +29,10 @@ from visual_search.tasks import kick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLOW = {"ENCODER": {"BACKEND": "tests.faults.encoders.SlowEncoder", "OPTIONS": {"seconds": 0.4}}, "BATCH_SIZE": 4}
+SLOW = {
+    "ENCODER": {"BACKEND": "tests.faults.encoders.SlowEncoder", "OPTIONS": {"seconds": 0.4}},
+    "BATCH_SIZE": 4,
+}
 
 
 def start_job(products) -> BulkJob:
@@ -62,20 +65,26 @@ def test_b_a_worker_killed_mid_job_finishes_it_after_a_restart(whole_worker, sta
     assert BulkJob.objects.get(pk=job.pk).state == BulkJobState.RUNNING  # killed in the middle
     if whole_worker:
         start_worker(SLOW)  # a new worker; Redis would redeliver the lost batch only after an hour
-    wait_for(lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, timeout=300,
-             message="the job to finish")
+    wait_for(
+        lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED,
+        timeout=300,
+        message="the job to finish",
+    )
     assert time.monotonic() - started < 300
     assert_job_done_once(job, products, since)
 
 
-def test_d_an_image_that_kills_the_worker_fails_with_a_reason_and_its_batch_is_embedded(start_worker, make_product):
+def test_d_an_image_that_kills_the_worker_fails_with_a_reason_and_its_batch_is_embedded(
+    start_worker, make_product
+):
     start_worker({"ENCODER": {"BACKEND": "tests.faults.encoders.DeadlyEncoder"}, "TASK_MAX_RETRIES": 2})
     with transaction.atomic():  # one commit, one task, one batch
         deadly = make_product(deadly_png())
         others = [make_product(name) for name in ("chelsea", "coffee", "rocket")]
     failed = wait_for(
         lambda: ProductImageEmbedding.objects.filter(product=deadly, status=EmbeddingStatus.FAILED).first(),
-        timeout=240, message="the deadly image to be given up on",
+        timeout=240,
+        message="the deadly image to be given up on",
     )
     assert "worker died while embedding" in failed.error and "3 times" in failed.error
     for product in others:
@@ -84,11 +93,16 @@ def test_d_an_image_that_kills_the_worker_fails_with_a_reason_and_its_batch_is_e
 
 
 def test_deleting_a_product_does_not_wait_for_its_inference(start_worker, make_product):
-    worker = start_worker({"ENCODER": {"BACKEND": "tests.faults.encoders.SlowEncoder", "OPTIONS": {"seconds": 8}}})
+    worker = start_worker(
+        {"ENCODER": {"BACKEND": "tests.faults.encoders.SlowEncoder", "OPTIONS": {"seconds": 8}}}
+    )
     product = make_product("chelsea", gallery=["coffee"])
     pk = product.pk
-    wait_for(lambda: SyncRequest.objects.filter(product_id=pk, claimed_until__isnull=False).exists(), timeout=60,
-             message="the worker to claim the product")
+    wait_for(
+        lambda: SyncRequest.objects.filter(product_id=pk, claimed_until__isnull=False).exists(),
+        timeout=60,
+        message="the worker to claim the product",
+    )
     time.sleep(1.5)  # planned and decoded: the encoder is now running
     assert "Synced products" not in worker.log()
     started = time.monotonic()

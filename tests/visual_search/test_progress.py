@@ -24,16 +24,21 @@ def add_row(product, key="main", status=EmbeddingStatus.READY, version=None, enc
     """Write an embedding row by hand, to reach states a real run reaches only through failures."""
     enc = get_encoder()
     return ProductImageEmbedding.objects.create(
-        product=product, image_key=key, encoder=encoder or enc.id,
-        encoder_version=enc.version if version is None else version, status=status,
+        product=product,
+        image_key=key,
+        encoder=encoder or enc.id,
+        encoder_version=enc.version if version is None else version,
+        status=status,
     )
 
 
 @pytest.fixture
 def catalogue(make_product):
     """Six products, one in each state the progress numbers distinguish."""
-    p = {name: make_product(None, name=name) for name in
-         ["ready", "gallery_ready", "pending", "failed", "stale", "never"]}
+    p = {
+        name: make_product(None, name=name)
+        for name in ["ready", "gallery_ready", "pending", "failed", "stale", "never"]
+    }
     add_row(p["ready"])
     add_row(p["gallery_ready"])
     add_row(p["gallery_ready"], "gallery:1")
@@ -92,11 +97,12 @@ def test_only_searchable_products_count(catalogue, settings):
 
 def test_real_sync_makes_products_ready(make_product):
     products = [
-        make_product("chelsea"), make_product("coffee", gallery=["rocket"]),
+        make_product("chelsea"),
+        make_product("coffee", gallery=["rocket"]),
         make_product(photo_bytes()[:900]),
     ]
     before = catalogue_progress()
-    # Saved, so owed (their tasks never ran: this test's transaction never commits): pending, not "not embedded".
+    # Saved, so owed (their tasks never ran: this test's transaction never commits): pending.
     assert (before.total, before.not_embedded, before.ready, before.pending, before.owed) == (3, 0, 0, 3, 3)
 
     sync_products([p.pk for p in products])
@@ -113,8 +119,12 @@ def test_one_status_per_product_and_filters_agree(catalogue):
     statuses = {by_pk[pk]: status for pk, status in embedding_statuses(by_pk).items()}
 
     assert statuses == {
-        "ready": "ready", "gallery_ready": "ready", "pending": "failed", "failed": "failed",
-        "stale": "pending", "never": "none",
+        "ready": "ready",
+        "gallery_ready": "ready",
+        "pending": "failed",
+        "failed": "failed",
+        "stale": "pending",
+        "never": "none",
     }
     for status in ("ready", "pending", "failed", "none"):
         filtered = filter_by_embedding_status(Product.objects.all(), status)

@@ -1,4 +1,4 @@
-"""sync_products, the work-owed rows and the drain task, run in-process (eager Celery) on the real database."""
+"""sync_products, the work-owed rows and the drain task, in-process (eager Celery) on the real database."""
 
 from __future__ import annotations
 
@@ -34,8 +34,11 @@ THUMBNAIL = {"ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailE
 
 def flaky(failures: int) -> dict:
     FlakyEncoder.calls = 0
-    return {"ENCODER": {"BACKEND": "tests.testapp.encoders.FlakyEncoder", "OPTIONS": {"failures": failures}},
-            "TASK_MAX_RETRIES": 2, "ADAPTER": "shop.adapters.ShopProductAdapter"}
+    return {
+        "ENCODER": {"BACKEND": "tests.testapp.encoders.FlakyEncoder", "OPTIONS": {"failures": failures}},
+        "TASK_MAX_RETRIES": 2,
+        "ADAPTER": "shop.adapters.ShopProductAdapter",
+    }
 
 
 def test_sync_embeds_main_and_gallery_then_skips_unchanged(make_product):
@@ -59,9 +62,9 @@ def test_sync_removes_rows_of_images_the_product_lost(make_product):
     product.image.delete(save=True)
     result = sync_products([product.pk])
     assert result.deleted == 2
-    assert list(ProductImageEmbedding.objects.filter(product=product).values_list("image_key", flat=True)) == [
-        f"gallery:{product.gallery.get().pk}"
-    ]
+    assert list(
+        ProductImageEmbedding.objects.filter(product=product).values_list("image_key", flat=True)
+    ) == [f"gallery:{product.gallery.get().pk}"]
 
 
 def test_image_change_is_detected_by_content_hash(make_product):
@@ -156,7 +159,8 @@ def test_two_encoders_keep_separate_rows(make_product):
     with override_settings(VISUAL_SEARCH={**THUMBNAIL, "ADAPTER": "shop.adapters.ShopProductAdapter"}):
         sync_products([product.pk])
     assert sorted(ProductImageEmbedding.objects.values_list("encoder", flat=True)) == [
-        "efficientnet-lite0", "thumbnail",
+        "efficientnet-lite0",
+        "thumbnail",
     ]
 
 
@@ -284,10 +288,20 @@ def test_broker_down_never_fails_a_save():
     from shop.models import Product
     from tests.conftest import ROOT
 
-    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
-           "VISUAL_SEARCH_TEST_WORKER": "1", "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"]}
-    result = subprocess.run([sys.executable, "-c", BROKER_DOWN_SCRIPT], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "VISUAL_SEARCH_TEST_WORKER": "1",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", BROKER_DOWN_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     _, pk, seconds = result.stdout.split()
     assert Product.objects.filter(pk=int(pk)).exists()

@@ -48,7 +48,12 @@ def test_replacing_the_image_re_embeds(worker, make_product):
     [before] = wait_ready(product)
     product.image.save("new.jpg", ContentFile(photo_bytes("coffee")), save=True)
     after = wait_for(
-        lambda: rows(product).filter(status=EmbeddingStatus.READY).exclude(content_hash=before.content_hash).first(),
+        lambda: (
+            rows(product)
+            .filter(status=EmbeddingStatus.READY)
+            .exclude(content_hash=before.content_hash)
+            .first()
+        ),
         message="the re-embedded row",
     )
     assert after.pk == before.pk  # updated in place, not duplicated
@@ -79,7 +84,9 @@ def test_deleting_a_product_removes_its_rows(worker, make_product):
 def test_corrupt_image_gives_a_failed_row_and_the_save_succeeds(worker, make_product):
     product = make_product(photo_bytes("chelsea")[:1500])  # a truncated JPEG
     assert product.pk is not None
-    row = wait_for(lambda: rows(product).filter(status=EmbeddingStatus.FAILED).first(), message="a failed row")
+    row = wait_for(
+        lambda: rows(product).filter(status=EmbeddingStatus.FAILED).first(), message="a failed row"
+    )
     assert row.embedding is None
     assert "corrupt" in row.error
 
@@ -95,8 +102,10 @@ def test_gallery_images_in_a_related_model(worker, make_product):
 def test_a_product_without_images_is_done_in_its_own_state(worker, make_product):
     product = make_product(None)
     wait_for(
-        lambda: ImagelessProduct.objects.filter(product=product).exists()
-        and not SyncRequest.objects.filter(product=product).exists(),
+        lambda: (
+            ImagelessProduct.objects.filter(product=product).exists()
+            and not SyncRequest.objects.filter(product=product).exists()
+        ),
         message="the worker to settle a product without images",
     )
     assert embedding_statuses([product.pk]) == {product.pk: "no_images"}
