@@ -43,7 +43,13 @@ class Worker:
     """A real ``celery worker -B`` (prefork, one child) that a test may kill."""
 
     def __init__(
-        self, log: Path, overrides: dict, *, broker_url: str | None = None, db_port: int | None = None
+        self,
+        log: Path,
+        overrides: dict,
+        *,
+        queue: str,
+        broker_url: str | None = None,
+        db_port: int | None = None,
     ):
         from django.db import connection  # noqa: PLC0415
 
@@ -54,7 +60,9 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "VISUAL_SEARCH_TEST_WORKER": "1",
             "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
-            "VISUAL_SEARCH_TEST_OVERRIDES": json.dumps({**FAST, **overrides}),
+            # Its own queue: the suite's shared worker (tests/conftest.py) may still be running.
+            "VISUAL_SEARCH_TEST_QUEUE": queue,
+            "VISUAL_SEARCH_TEST_OVERRIDES": json.dumps({**FAST, "TASK_QUEUE": queue, **overrides}),
             "VISUAL_SEARCH_SWEEP_SECONDS": "2",
         }
         if broker_url:
@@ -74,7 +82,7 @@ class Worker:
             "-n",
             self.name,
             "-Q",
-            os.environ["VISUAL_SEARCH_TEST_QUEUE"],
+            queue,
             "--without-mingle",
             "--without-gossip",
             "-B",
@@ -141,20 +149,26 @@ class Worker:
 
 
 @pytest.fixture(autouse=True)
-def fast_settings(settings):
-    """This process reads the same settings as the fault-test workers."""
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, **FAST}
+def fault_queue(settings) -> str:
+    """This process reads the same settings as the fault-test workers, and sends to their own queue.
+
+    A queue per test keeps the suite's shared worker, and any worker a previous
+    test left behind, from taking the tasks a fault test is watching.
+    """
+    queue = f"vs-fault-{uuid.uuid4().hex[:10]}"
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, **FAST, "TASK_QUEUE": queue}
+    return queue
 
 
 @pytest.fixture
-def start_worker(tmp_path, django_db_blocker):
+def start_worker(tmp_path, django_db_blocker, fault_queue):
     """Start fault-test workers; every one is stopped (its whole process tree) after the test."""
     from config.celery import app  # noqa: PLC0415
 
     workers: list[Worker] = []
 
     def start(overrides: dict | None = None, *, wait: bool = True, **kwargs) -> Worker:
-        worker = Worker(tmp_path / f"worker{len(workers)}.log", overrides or {}, **kwargs)
+        worker = Worker(tmp_path / f"worker{len(workers)}.log", overrides or {}, queue=fault_queue, **kwargs)
         workers.append(worker)
         if wait:
             worker.wait_ready()
