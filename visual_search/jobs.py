@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from visual_search.adapters import get_adapter
+from visual_search.encoder_switch import serving_encoder
 from visual_search.encoders import Encoder, get_encoder
 from visual_search.models import (
     BulkJob,
@@ -115,6 +116,9 @@ def start_job(mode: str, *, encoder: Encoder | None = None, user: Any = None) ->
     if mode not in MODES:
         raise ValueError(f"Unknown re-embed mode {mode!r}; choose one of {', '.join(MODES)}.")
     encoder = encoder or get_encoder()
+    # Remember which encoder searches answer from before any work starts: a later change of
+    # the configured encoder then builds beside it instead of replacing it.
+    serving_encoder()
     with transaction.atomic():
         # Two admins clicking at once: the second waits here, then finds the first one's job.
         with connection.cursor() as cursor:

@@ -51,7 +51,11 @@ def get_search_encoder() -> Encoder:
 
 
 def get_indexing_encoders() -> list[Encoder]:
-    """The encoders whose vectors sync keeps up to date: the configured one first, then the one search serves."""
+    """The encoders whose vectors sync keeps up to date: the configured one first, then the one search serves.
+
+    Read-only: workers never record or switch the serving encoder (searches,
+    jobs and ``visual_search_encoder`` do).
+    """
     from visual_search.encoder_switch import indexing_encoders  # noqa: PLC0415
 
-    return indexing_encoders()
+    return indexing_encoders(record=False)
