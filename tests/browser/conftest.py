@@ -23,10 +23,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 #: Products seeded per category; photos after these in the manifest are never in the catalogue.
 SEEDED_PER_CATEGORY = 8
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# between browser steps are ordinary synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def _install_chromium() -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
@@ -44,6 +40,11 @@ def browser():
 
     if not CHROMIUM.exists():
         _install_chromium()
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are ordinary synchronous ones. Set only while the browser runs,
+    # so subprocesses started by other tests (check --deploy) never inherit it.
+    unset = "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         # --no-sandbox: Chromium's sandbox refuses to run as root, as in CI containers.
         browser = playwright.chromium.launch(
@@ -51,6 +52,8 @@ def browser():
         )
         yield browser
         browser.close()
+    if unset:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

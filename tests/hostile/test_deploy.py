@@ -28,7 +28,12 @@ def production_env() -> dict:
     from django.db import connection  # noqa: PLC0415
 
     db = connection.settings_dict
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VISUAL_SEARCH_TEST")}
+    # Nothing a test run sets for itself (Playwright's DJANGO_ALLOW_ASYNC_UNSAFE) reaches a deployment check.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("VISUAL_SEARCH_TEST") and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     return {
         **env,
         "DJANGO_SETTINGS_MODULE": "config.production",
