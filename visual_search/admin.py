@@ -30,14 +30,16 @@ from visual_search.progress import catalogue_progress, embedding_statuses, filte
 from visual_search.vector_index import index_exists
 
 # Readable on the admin's light and dark themes alike.
-STATUS_COLOURS = {"ready": "#2e9d4a", "pending": "#c98a00", "failed": "#d43a3a", "none": "#8a8a8a"}
-STATUS_LABELS = {"ready": "Ready", "pending": "Pending", "failed": "Failed", "none": "Not embedded"}
+STATUS_LABELS = {"ready": "Ready", "pending": "Pending", "failed": "Failed", "none": "Not embedded",
+                 "no_images": "No images"}
+#: Badge colours live in this stylesheet (the Content-Security-Policy blocks style attributes).
+STATUS_CSS = "visual_search/admin/progress.css"
 RUN_JOBS_PERMISSION = "visual_search.run_bulkjob"
 
 
 def _status_badge(status: str, label: str | None = None) -> str:
-    return format_html('<span style="color:{};font-weight:600">&#9679; {}</span>',
-                       STATUS_COLOURS.get(status, "inherit"), label or STATUS_LABELS.get(status, status))
+    return format_html('<span class="vs-status vs-status-{}">&#9679; {}</span>',
+                       status if status in STATUS_LABELS else "other", label or STATUS_LABELS.get(status, status))
 
 
 def _bar_widths(total: int, ready: int, settled: int) -> dict[str, float]:
@@ -84,6 +86,9 @@ class EmbeddingStatusMixin:
     pagination; an annotation would be computed over the whole table.
     """
 
+    class Media:
+        css = {"all": [STATUS_CSS]}
+
     def get_changelist_instance(self, request: HttpRequest):
         changelist = super().get_changelist_instance(request)
         page = list(changelist.result_list)  # evaluated here; the template reuses the queryset's cache
@@ -103,6 +108,9 @@ class ProductImageEmbeddingAdmin(admin.ModelAdmin):
 
     list_display = ["product", "image_key", "encoder", "encoder_version", "coloured_status", "attempts",
                     "short_error", "embedded_at"]
+
+    class Media:
+        css = {"all": [STATUS_CSS]}
     list_filter = ["status", "encoder"]
     search_fields = ["product__pk__exact", "image_key", "error"]
     search_help_text = "Search by product id, image key or error text."

@@ -98,3 +98,22 @@ def test_cancel_from_the_page(server, quiet_queue, page):
     assert "cancelled" in finished.inner_text() and "Cancelled with 2 products not re-embedded." in finished.inner_text()
     assert not SyncRequest.objects.exists()
     assert page.js_errors == []
+
+
+def test_the_progress_bar_is_drawn_without_style_attributes(server, page):
+    from visual_search.models import ProductImageEmbedding  # noqa: PLC0415
+
+    category = Category.objects.create(name="Hats", slug="hats")
+    ready, _ = (Product.objects.create(name=f"Hat {i}", slug=f"hat-{i}", category=category, price=Decimal("9"))
+                for i in range(2))
+    # One of the two products ready (written by hand: this test is about drawing, not embedding).
+    ProductImageEmbedding.objects.create(product=ready, image_key="main", encoder="efficientnet-lite0",
+                                         encoder_version="1", status="ready", embedding=[1.0] + [0.0] * 1279)
+    log_in(page, server)
+    page.goto(f"{server.url}/admin/visual_search/productimageembedding/progress/")
+
+    bar = page.locator(".vs-bar").bounding_box()
+    segment = page.locator(".vs-bar .vs-ready")
+    page.wait_for_function("document.querySelector('.vs-bar .vs-ready').style.width === '50%'")
+    assert abs(segment.bounding_box()["width"] - bar["width"] / 2) < 3
+    assert page.js_errors == []

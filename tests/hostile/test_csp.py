@@ -33,12 +33,7 @@ def test_pages_obey_the_csp(client, url):
         "admin:index",
         "admin:shop_product_changelist",
         "admin:visual_search_productimageembedding_changelist",
-        pytest.param(
-            "admin:visual_search_productimageembedding_progress",
-            marks=pytest.mark.xfail(
-                strict=True, reason="its progress bars set widths with style attributes, which the CSP blocks"
-            ),
-        ),
+        "admin:visual_search_productimageembedding_progress",
         "admin:visual_search_bulkjob_changelist",
     ],
 )

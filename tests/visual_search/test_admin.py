@@ -41,6 +41,8 @@ def test_changelist_shows_rows_read_only(admin_client, embedded):
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 2
     assert "&#9679; Failed" in html and "&#9679; Ready" in html
+    assert 'class="vs-status vs-status-failed"' in html and "visual_search/admin/progress.css" in html
+    assert " style=" not in html  # colours from the stylesheet: the Content-Security-Policy blocks style attributes
     # The error column is cut to 80 characters; the row's page has it whole.
     error = ProductImageEmbedding.objects.get(product=embedded["failed"]).error
     assert len(error) > 80 and f"{error[:60]}" in html and f">{error}<" not in html
@@ -76,6 +78,7 @@ def test_progress_page_renders_the_numbers(admin_client, embedded):
     assert '<span data-field="percent_ready">33.3</span>% ready' in html
     assert 'data-url="%s?format=json"' % reverse(PROGRESS) in html
     assert "visual_search/admin/progress.js" in html and "<script>" not in html  # no inline script (CSP)
+    assert '<span class="vs-ready" data-width="33.33"></span>' in html and " style=" not in html
     assert f'href="{reverse(JOBS)}"' in html  # re-embeds are jobs now
 
 
@@ -114,6 +117,9 @@ def test_product_action_and_status_column(admin_client, embedded, django_capture
     html = admin_client.get(url).content.decode()
     assert "Re-embed images of selected products" in html
     assert "&#9679; Not embedded" in html and "&#9679; Failed" in html
+    # Colours from the stylesheet the mixin's Media adds, never a style attribute (CSP).
+    assert '<td class="field-embedding_status"><span class="vs-status vs-status-none">' in html
+    assert "visual_search/admin/progress.css" in html
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(

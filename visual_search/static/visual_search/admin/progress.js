@@ -33,6 +33,8 @@
       }
     }
 
+    // Widths come from data attributes: the Content-Security-Policy blocks style attributes.
+    root.querySelectorAll(".vs-bar [data-width]").forEach((el) => { el.style.width = el.dataset.width + "%"; });
     setInterval(refresh, 3000);
   }
 
