@@ -23,17 +23,17 @@ demo: install
 # The main suite, then visual_search.contrib.oscar against django-oscar under its own settings and database.
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/contrib/oscar --ds tests.contrib.oscar.settings
 
 # tests/browser install Debian's Chromium when it is missing; this also writes their screenshots to docs/images.
 screenshots: install
 	VISUAL_SEARCH_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/browser
-	$(BIN)/python -m pytest tests/contrib/oscar --ds tests.contrib.oscar.settings
 
 benchmarks: install
 	$(BIN)/python benchmarks/encoder.py
 	$(BIN)/python benchmarks/retrieval.py
 
-# About 10 minutes on 2 cores (100,000 synthetic products); see docs/benchmarks.md.
+# About 15 minutes on 2 idle cores (100,000 products from real clothing-small vectors); see docs/benchmarks.md.
 benchmark-latency: install
 	$(BIN)/python benchmarks/search_latency.py
 
