@@ -77,6 +77,27 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         process.kill()
 
 
+@pytest.fixture(autouse=True)
+def _no_serving_encoder_left_by_other_processes(request):
+    """Each database test starts with no recorded serving encoder.
+
+    Servers and workers that other tests run in subprocesses (gunicorn, celery,
+    manage.py) commit the encoder searches are served from; left there, it would
+    make sync and search in later tests maintain and read an encoder they never
+    configured.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if uses_db:
+        request.getfixturevalue("django_db_setup")
+        from visual_search.models import StoredEncoder  # noqa: PLC0415
+
+        with request.getfixturevalue("django_db_blocker").unblock():
+            StoredEncoder.objects.all().delete()
+    yield
+
+
 @pytest.fixture
 def worker(celery_worker_process):
     """Send tasks to the real worker instead of running them eagerly."""
