@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,23 +40,24 @@ def wait_for(predicate, timeout: float = 90.0, interval: float = 0.25, message: 
     pytest.fail(f"Timed out after {timeout:.0f}s waiting for {message}")
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real ``celery worker`` (prefork, one child) on the test broker and the test database."""
+@contextmanager
+def running_celery_worker(settings_module: str, celery_app: str, app, log_dir: Path):
+    """A real ``celery worker`` (prefork, one child) for ``settings_module`` on the test broker and database.
+
+    Yields the process once it answers ping; terminates it afterwards.
+    """
     from django.db import connection  # noqa: PLC0415
 
-    from config.celery import app  # noqa: PLC0415
-
     name = f"vs-test-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    log_path = log_dir / "worker.log"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "VISUAL_SEARCH_TEST_WORKER": "1",
         "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+        sys.executable, "-m", "celery", "-A", celery_app, "worker", "--pool=prefork", "--concurrency=1",
         "--loglevel=INFO", "-n", name, "-Q", os.environ["VISUAL_SEARCH_TEST_QUEUE"],
         "--without-mingle", "--without-gossip",
     ]
@@ -67,14 +69,25 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             pytest.fail(f"Celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         return app.control.ping(destination=[name], timeout=0.5)
 
-    wait_for(ready, timeout=120, message="the Celery worker to answer ping")
-    process.log_path = log_path
-    yield process
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        wait_for(ready, timeout=120, message="the Celery worker to answer ping")
+        process.log_path = log_path
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real ``celery worker`` for the demo project's settings."""
+    from config.celery import app  # noqa: PLC0415
+
+    with running_celery_worker("tests.settings", "config", app, tmp_path_factory.mktemp("worker")) as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

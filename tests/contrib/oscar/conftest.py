@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from contextlib import contextmanager
 from decimal import Decimal
@@ -12,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 
-from tests.conftest import ROOT, photo_bytes, wait_for
+from tests.conftest import photo_bytes, running_celery_worker
 
 if os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.contrib.oscar.settings":
     raise pytest.UsageError("Run these tests with --ds tests.contrib.oscar.settings (make test does).")
@@ -102,40 +100,13 @@ def staff_client(client, django_user_model):
 
 @pytest.fixture(scope="session")
 def oscar_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real ``celery worker`` (prefork, one child) running the Oscar host's settings and Celery app."""
-    from django.db import connection  # noqa: PLC0415
-
+    """A real ``celery worker`` running the Oscar host's settings and Celery app."""
     from tests.contrib.oscar.celery_app import app  # noqa: PLC0415
 
-    name = f"vs-oscar-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.contrib.oscar.settings",
-        "VISUAL_SEARCH_TEST_WORKER": "1",
-        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.contrib.oscar.celery_app", "worker", "--pool=prefork",
-        "--concurrency=1", "--loglevel=INFO", "-n", name, "-Q", os.environ["VISUAL_SEARCH_TEST_QUEUE"],
-        "--without-mingle", "--without-gossip",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def ready():
-        if process.poll() is not None:
-            pytest.fail(f"Celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        return app.control.ping(destination=[name], timeout=0.5)
-
-    wait_for(ready, timeout=120, message="the Celery worker to answer ping")
-    process.log_path = log_path
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_celery_worker(
+        "tests.contrib.oscar.settings", "tests.contrib.oscar.celery_app", app, tmp_path_factory.mktemp("worker")
+    ) as process:
+        yield process
 
 
 @pytest.fixture
