@@ -66,3 +66,27 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+#: The embedded Redis that ``test_broker_url`` started in this process, if any (stopped at the end of a test run).
+test_redis = None
+
+
+def test_broker_url() -> str:
+    """The broker for a test run: ``CELERY_BROKER_URL``, else the Redis at 127.0.0.1:6379, else an embedded one.
+
+    ``VISUAL_SEARCH_TEST_EMBEDDED_REDIS=1`` forces the embedded server, as on a machine
+    without Redis. The choice goes into the environment, so worker subprocesses share it.
+    """
+    global test_redis  # noqa: PLW0603 - one server per test process, kept referenced while it runs
+    if "CELERY_BROKER_URL" not in os.environ:
+        if redis_answers() and not os.environ.get("VISUAL_SEARCH_TEST_EMBEDDED_REDIS"):
+            os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
+        else:
+            import tempfile  # noqa: PLC0415
+
+            # Its own socket, so a running demo's embedded Redis is left alone.
+            path = Path(tempfile.mkdtemp(prefix="visual-search-redis-")) / "redis.sock"
+            test_redis = start_redis(path)
+            os.environ["CELERY_BROKER_URL"] = f"redis+socket://{path}"
+    return os.environ["CELERY_BROKER_URL"]

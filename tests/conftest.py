@@ -125,8 +125,9 @@ def pytest_sessionfinish(session, exitstatus):
     """The suite leaves no server running: stop the embedded Redis, then look for survivors with psutil."""
     import psutil  # noqa: PLC0415
 
-    settings_module = sys.modules.get("tests.settings")
-    redis = getattr(settings_module, "_EMBEDDED_REDIS", None)
+    from config import embedded  # noqa: PLC0415
+
+    redis = embedded.test_redis  # the main suite's or the Oscar suite's, whichever settings ran
     suspects = set()
     if redis is not None and redis.pid:
         suspects.add(redis.pid)

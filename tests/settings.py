@@ -10,7 +10,6 @@ import json
 import os
 import tempfile
 import uuid
-from pathlib import Path
 
 from config import embedded
 from config.settings import *  # noqa: F403
@@ -30,16 +29,7 @@ MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
 
 MEDIA_ROOT = os.environ.setdefault("DJANGO_MEDIA_ROOT", tempfile.mkdtemp(prefix="visual-search-media-"))
 
-if "CELERY_BROKER_URL" not in os.environ:
-    # VISUAL_SEARCH_TEST_EMBEDDED_REDIS=1 forces the embedded server, as on a machine without Redis.
-    if embedded.redis_answers() and not os.environ.get("VISUAL_SEARCH_TEST_EMBEDDED_REDIS"):
-        os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
-    else:
-        # Its own socket, so a running demo's embedded Redis is left alone.
-        _socket = Path(tempfile.mkdtemp(prefix="visual-search-redis-")) / "redis.sock"
-        _EMBEDDED_REDIS = embedded.start_redis(_socket)
-        os.environ["CELERY_BROKER_URL"] = f"redis+socket://{_socket}"
-CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CELERY_BROKER_URL = embedded.test_broker_url()
 # One queue per test run, so parallel runs on a shared Redis never steal each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("VISUAL_SEARCH_TEST_QUEUE", f"vs-test-{uuid.uuid4().hex[:10]}")
 # Unit tests run tasks in-process; the worker tests switch this off and use a real worker,

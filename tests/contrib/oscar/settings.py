@@ -97,14 +97,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # sorl-thumbnail keeps its key-value store in the database; the cache in front of it is per process.
 THUMBNAIL_KVSTORE = "sorl.thumbnail.kvstores.cached_db_kvstore.KVStore"
 
-if "CELERY_BROKER_URL" not in os.environ:
-    if embedded.redis_answers() and not os.environ.get("VISUAL_SEARCH_TEST_EMBEDDED_REDIS"):
-        os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
-    else:
-        _socket = Path(tempfile.mkdtemp(prefix="visual-search-redis-")) / "redis.sock"
-        _EMBEDDED_REDIS = embedded.start_redis(_socket)
-        os.environ["CELERY_BROKER_URL"] = f"redis+socket://{_socket}"
-CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CELERY_BROKER_URL = embedded.test_broker_url()
 # One queue per test run, so parallel runs on a shared Redis never steal each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault(
     "VISUAL_SEARCH_TEST_QUEUE", f"vs-oscar-{uuid.uuid4().hex[:10]}"
