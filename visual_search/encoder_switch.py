@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 COVERAGE_CHECK_INTERVAL = 30.0
 _last_coverage_check: dict[tuple[str, str], float] = {}
 
+#: Seconds a process trusts its last look at the serving encoder while it is the configured one, so a
+#: search costs no extra query; a switch made by another process reaches searches within this.
+SERVING_CHECK_INTERVAL = 10.0
+_serving_checked: dict[str, float] = {}
+
 
 @functools.lru_cache(maxsize=8)
 def _build(backend: str, options_json: str) -> Encoder:
@@ -67,6 +72,8 @@ def serving_encoder(*, record: bool = True) -> Encoder:
     from visual_search.models import StoredEncoder  # noqa: PLC0415
 
     configured = get_encoder()
+    if time.monotonic() - _serving_checked.get(configured.id, float("-inf")) < SERVING_CHECK_INTERVAL:
+        return configured
     serving = StoredEncoder.objects.filter(serving=True).first()
     if serving is None:  # first use: the configured encoder serves
         if not record:
@@ -74,8 +81,10 @@ def serving_encoder(*, record: bool = True) -> Encoder:
         with transaction.atomic():
             _record(configured, serving=True)
             StoredEncoder.objects.filter(encoder=configured.id).update(serving=True)
+        _serving_checked[configured.id] = time.monotonic()
         return configured
     if serving.encoder == configured.id:
+        _serving_checked[configured.id] = time.monotonic()
         return configured
     if record and _covered_now(configured, serving.encoder):
         switch_to(configured, build_index=False)  # a search request never builds an index
@@ -163,7 +172,7 @@ def coverage(configured: Encoder | None = None, old_id: str | None = None) -> Co
         not_covered=products.exclude(pk__in=settled_new).count(),
         owed=SyncRequest.objects.count(),
         # Never switch searches by themselves to an encoder that would scan every row.
-        indexed=configured.dimensions > 2000 or vector_index.index_exists(configured.id, configured.dimensions),
+        indexed=not vector_index.indexable(configured.dimensions) or vector_index.index_exists(configured.id, configured.dimensions),
     )
 
 
@@ -181,7 +190,7 @@ def switch_to(encoder: Encoder | None = None, *, build_index: bool = True) -> bo
         if build_index:
             with transaction.atomic():  # a savepoint: a failed CREATE INDEX must not break the caller's transaction
                 vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
-    except (ValueError, DatabaseError) as exc:  # e.g. over 2,000 dimensions: searches work, by exact scan
+    except (ValueError, DatabaseError) as exc:  # e.g. wider than pgvector's HNSW limit: searches work, by exact scan
         logger.warning("No HNSW index for encoder %s: %s", encoder.id, exc)
     with transaction.atomic():
         _record(encoder)
@@ -190,6 +199,7 @@ def switch_to(encoder: Encoder | None = None, *, build_index: bool = True) -> bo
             return False
         StoredEncoder.objects.filter(serving=True).update(serving=False)
         StoredEncoder.objects.filter(encoder=encoder.id).update(serving=True, switched_at=timezone.now())
+    _serving_checked.clear()
     logger.info("Searches now answer from encoder %s (was %s)", encoder.id, current and current.encoder)
     return True
 
@@ -235,9 +245,10 @@ def _stored_dimensions(encoder_id: str) -> int | None:
 
 
 def clear_caches() -> None:
-    """Forget built encoders and coverage checks (on ``setting_changed``, and in tests)."""
+    """Forget built encoders, coverage and serving checks (on ``setting_changed``, and in tests)."""
     _build.cache_clear()
     _last_coverage_check.clear()
+    _serving_checked.clear()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
