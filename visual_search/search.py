@@ -18,7 +18,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
-from pgvector.django import CosineDistance
 
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
@@ -75,13 +74,7 @@ def nearest_images(base: QuerySet, vector, encoder: Encoder, limit: int, *, exac
     ``base`` (for a small, filtered ``base``).
     """
     vector = np.asarray(vector, dtype=np.float32)
-    if exact:
-        # The bare column, not the index's ``::vector(d)`` cast: the planner cannot use HNSW for it.
-        qs = base.filter(encoder=encoder.id, embedding__isnull=False).annotate(
-            distance=CosineDistance("embedding", vector)
-        )
-    else:
-        qs = annotate_distance(base, encoder.id, encoder.dimensions, vector)
+    qs = annotate_distance(base, encoder.id, encoder.dimensions, vector, exact=exact)
     return qs.order_by("distance").values_list("product_id", "distance", "image_key")[:limit]
 
 
@@ -121,8 +114,9 @@ def _nearest(
     """
     products = _filtered_products(filters, using)
     exact = bool(filters) and _is_selective(products)
-    limit = k * 4  # room for products with several images among the nearest rows
+    limit = k * 2  # rows, not products: room for a few products with several images among the nearest
     found: dict[Any, Model] = {}
+    hidden: set[Any] = set()
     while True:
         base = _candidates(products, filters, exclude_pk, exact=exact, using=using)
         best: dict[Any, tuple[float, str]] = {}
@@ -137,11 +131,7 @@ def _nearest(
                 for pk, distance, key in rows:
                     if pk not in best or distance < best[pk][0]:
                         best[pk] = (float(distance), key)
-        # Only searchable products count: the adapter may hide some that still have vectors.
-        missing = [pk for pk in best if pk not in found]
-        if missing:
-            found.update(products.in_bulk(missing))
-        ranked = [(pk, hit) for pk, hit in best.items() if pk in found]
+        ranked = _searchable_in_rank_order(products, sorted(best, key=lambda pk: best[pk][0]), k, found, hidden)
         if len(ranked) >= k or limit >= 64 * k:
             break
         if rows_seen < limit:
@@ -152,8 +142,29 @@ def _nearest(
             exact = True
             continue
         limit *= 4
-    ranked.sort(key=lambda item: item[1][0])
-    return [SearchResult(found[pk], distance, key) for pk, (distance, key) in ranked[:k]]
+    return [SearchResult(found[pk], *best[pk]) for pk in ranked]
+
+
+def _searchable_in_rank_order(products: QuerySet, ranked: list, k: int, found: dict, hidden: set) -> list:
+    """The first ``k`` of ``ranked`` (pks, best first) that ``products`` lists, loading only those.
+
+    Only searchable products count (the adapter may hide some that still have
+    vectors), and a page of k results instantiates about k products, however
+    many rows the index walk returned. ``found`` and ``hidden`` carry what is
+    known across a query's rounds.
+    """
+    out: list = []
+    start = 0
+    while len(out) < k and start < len(ranked):
+        batch = ranked[start:start + k - len(out)]
+        start += len(batch)
+        unknown = [pk for pk in batch if pk not in found and pk not in hidden]
+        if unknown:
+            loaded = products.in_bulk(unknown)
+            found.update(loaded)
+            hidden.update(pk for pk in unknown if pk not in loaded)
+        out.extend(pk for pk in batch if pk in found)
+    return out
 
 
 def _candidates(products: QuerySet, filters, exclude_pk, *, exact: bool, using: str) -> QuerySet:
