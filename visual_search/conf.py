@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     # The search page's own throttle: "anon" per client address, "user" per logged-in user.
     "PAGE_THROTTLE_RATES": {"anon": "20/min", "user": "60/min"},
+    # What the HNSW index stores: "halfvec" (half precision: half the size, faster distances, up to
+    # 4,000 dimensions) or "vector" (single precision, up to 2,000); see vector_index.py.
+    "HNSW_VECTOR_TYPE": "halfvec",
     # HNSW build and query parameters, chosen by measurement at 100k products (docs/benchmarks.md):
     # m=16, ef_construction=64 found 0.79-0.85 of the exact top 12; m=32, ef_construction=128 all of it.
     "HNSW_M": 32,

@@ -120,7 +120,7 @@ def create_vector_index(sender, using: str = "default", plan=None, **kwargs) -> 
     encoder = get_encoder()
     try:
         vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions, using=using)
-    except ValueError as exc:  # e.g. over 2,000 dimensions: searches still work, by exact scan
+    except ValueError as exc:  # e.g. wider than pgvector's HNSW limit: searches still work, by exact scan
         logger.warning("No HNSW index for encoder %s: %s", encoder.id, exc)
 
 
