@@ -56,8 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # Bytes of decoded pixels one process holds at once over all concurrent decodes; an image
     # whose decode alone needs more is refused. 4 bytes x MAX_IMAGE_PIXELS fits.
     "DECODE_MEMORY_BUDGET": 160 * 1024 * 1024,
-    # Query photos decode (JPEG draft, else a box shrink) to a short side of at least this.
-    "QUERY_IMAGE_SIZE": 512,
+    # Query photos decode (JPEG draft, else a box shrink) to a short side of at least this; None: the
+    # size catalogue photos decode to for the search encoder (its input + 32, 256 for Lite0).
+    "QUERY_IMAGE_SIZE": None,
     # Keep each photo searched by, re-encoded, for this many days (visual_search.query_photos); None keeps none.
     "QUERY_PHOTO_RETENTION_DAYS": None,
     # Reverse proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR only).

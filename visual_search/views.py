@@ -24,7 +24,7 @@ from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, SearchFilter, parse_filters
 from visual_search.images import STATUS_BY_CODE, InvalidImage, open_image
 from visual_search.results import ResultPage, build_result_page
-from visual_search.search import search_by_image, similar_products
+from visual_search.search import query_decode_size, search_by_image, similar_products
 
 FRAGMENT_HEADER = "X-Visual-Search-Fragment"
 #: The long side of the copy of the query photo shown beside its results (no JavaScript needed).
@@ -161,7 +161,7 @@ class SearchByPhotoView(View):
             form.add_error("image", _("Choose a photo first."))
             return self.render(request, form, status=400)
         try:
-            image = open_image(upload, target_size=int(vs_settings.QUERY_IMAGE_SIZE))
+            image = open_image(upload, target_size=query_decode_size())
         except InvalidImage as exc:
             form.add_error("image", forms.ValidationError(str(exc), code=exc.code))
             return self.render(request, form, status=_status(form))
