@@ -12,12 +12,13 @@ results into what a page or the API shows with ``visual_search.results``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, Subquery
 
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
@@ -25,7 +26,7 @@ from visual_search.encoders import Encoder, get_search_encoder
 from visual_search import query_photos
 from visual_search.images import open_image
 from visual_search.models import ProductImageEmbedding
-from visual_search.vector_index import annotate_distance
+from visual_search.vector_index import annotate_distance, typed_embedding
 
 #: pgvector refuses a larger hnsw.ef_search; iterative scans still return more rows.
 HNSW_EF_SEARCH_MAX = 1000
@@ -71,9 +72,9 @@ def nearest_images(base: QuerySet, vector, encoder: Encoder, limit: int, *, exac
     """(product_id, distance, image_key) of the ``limit`` images nearest ``vector``.
 
     Through the encoder's HNSW index, or with ``exact`` by ranking every row of
-    ``base`` (for a small, filtered ``base``).
+    ``base`` (for a small, filtered ``base``). ``vector`` is an array or an
+    expression giving a stored vector (see ``similar_products``).
     """
-    vector = np.asarray(vector, dtype=np.float32)
     qs = annotate_distance(base, encoder.id, encoder.dimensions, vector, exact=exact)
     return qs.order_by("distance").values_list("product_id", "distance", "image_key")[:limit]
 
@@ -114,7 +115,10 @@ def _nearest(
     """
     products = _filtered_products(filters, using)
     exact = bool(filters) and _is_selective(products)
-    limit = k * 2  # rows, not products: room for a few products with several images among the nearest
+    # Rows, not products. Unfiltered, 2k leaves room for products with several images at little cost. A
+    # filtered walk's cost grows with the rows it must find (it skips what fails the filter), so it asks
+    # for k and grows by what it saw when products with several images leave it short.
+    limit = k if filters else k * 2
     found: dict[Any, Model] = {}
     hidden: set[Any] = set()
     while True:
@@ -129,6 +133,8 @@ def _nearest(
                 rows = list(nearest_images(base, vector, encoder, limit, exact=exact))
                 rows_seen = max(rows_seen, len(rows))
                 for pk, distance, key in rows:
+                    if distance is None:
+                        continue  # the query's stored vector was deleted meanwhile
                     if pk not in best or distance < best[pk][0]:
                         best[pk] = (float(distance), key)
         ranked = _searchable_in_rank_order(products, sorted(best, key=lambda pk: best[pk][0]), k, found, hidden)
@@ -141,7 +147,7 @@ def _nearest(
             # rank the matching vectors exactly rather than return fewer than k.
             exact = True
             continue
-        limit *= 4
+        limit = min(64 * k, max(2 * limit, math.ceil(1.25 * limit * k / max(1, len(best)))))
     return [SearchResult(found[pk], *best[pk]) for pk in ranked]
 
 
@@ -210,11 +216,15 @@ def similar_products(
     encoder = get_search_encoder()
     using = using or vs_settings.SEARCH_DATABASE  # a read replica, when the host names one
     pk = getattr(product, "pk", product)
-    vectors = list(
+    rows = (
         ProductImageEmbedding.objects.using(using).for_encoder(encoder).ready()
         .filter(product_id=pk, embedding__isnull=False)
-        .order_by("image_key").values_list("embedding", flat=True)[:MAX_QUERY_IMAGES]
     )
+    keys = list(rows.order_by("image_key").values_list("image_key", flat=True)[:MAX_QUERY_IMAGES])
+    # Each image's vector as a subquery: it never travels to Python and back as 1,280 numbers in text.
+    vectors = [
+        Subquery(rows.filter(image_key=key).values(v=typed_embedding(encoder.dimensions))[:1]) for key in keys
+    ]
     if not vectors:
         return []
     return _nearest(vectors, _clamp_k(k), encoder=encoder, exclude_pk=pk, filters=filters, using=using)

@@ -19,7 +19,8 @@ import hashlib
 import re
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import F, QuerySet
+import numpy as np
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField, VectorField
 
@@ -134,17 +135,30 @@ def drop_hnsw_index(
         cursor.execute(f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {name}")
 
 
+def typed_embedding(dimensions: int | None) -> Cast:
+    """The column cast as the index holds it (``embedding::halfvec(d)``); without ``dimensions`` no index matches."""
+    field = FIELDS[vector_type()]
+    return Cast(F("embedding"), field(dimensions=dimensions) if dimensions else field())
+
+
+def vector_literal(vector) -> str:
+    """pgvector's text form of a float32 vector: 9 significant digits, exact, and 3x faster to write than str()."""
+    return "[" + ",".join(["%.9g" % x for x in np.asarray(vector, dtype=np.float32).tolist()]) + "]"
+
+
 def annotate_distance(queryset: QuerySet, encoder_id: str, dimensions: int, vector, *, exact: bool = False) -> QuerySet:
     """Filter to one encoder's vectors and annotate cosine ``distance`` to ``vector``.
 
-    The cast and the ``encoder =`` filter match the partial index exactly, which
-    is what lets the planner use it for ``ORDER BY distance LIMIT k``. With
-    ``exact`` the cast leaves out the dimension, so the expression is the same
-    arithmetic (same type, same distances) but no index matches it: the planner
-    ranks every row the queryset keeps (a small, filtered set).
+    ``vector`` is an array, or an expression giving a stored one (a subquery:
+    the vector never leaves the database). The cast and the ``encoder =``
+    filter match the partial index exactly, which is what lets the planner use
+    it for ``ORDER BY distance LIMIT k``. With ``exact`` the cast leaves out the
+    dimension, so the expression is the same arithmetic (same type, same
+    distances) but no index matches it: the planner ranks every row the
+    queryset keeps (a small, filtered set).
     """
-    field = FIELDS[vector_type()]
-    typed = Cast(F("embedding"), field() if exact else field(dimensions=dimensions))
+    if not hasattr(vector, "resolve_expression"):
+        vector = Value(vector_literal(vector))  # an untyped literal: PostgreSQL reads it as the column's type
     return queryset.filter(encoder=encoder_id, embedding__isnull=False).annotate(
-        distance=CosineDistance(typed, vector)
+        distance=CosineDistance(typed_embedding(None if exact else dimensions), vector)
     )
