@@ -106,7 +106,8 @@ def describe(name: str, scores: np.ndarray) -> str:
 def catalogue_vectors(encoder, paths: list[Path], name: str) -> np.ndarray:
     """``encoder``'s vectors of ``paths``; an adapted encoder projects its base encoder's cached ones."""
     if hasattr(encoder, "project"):
-        return encoder.project(embed_files(encoder.base, paths, CACHE / f"floor-{name}-{encoder.base.id}.npz"))
+        base = embed_files(encoder.base, paths, CACHE / f"floor-{name}-{encoder.base.id}.npz")
+        return encoder.project(base)
     return embed_files(encoder, paths, CACHE / f"floor-{name}-{encoder.id}.npz")
 
 
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--encoder", default="zero-shot", help="Encoder spec, as for visual_search_evaluate.")
     parser.add_argument("--store-floor", action="store_true",
-                        help="Write the suggested floor into the --encoder's head file (AdaptedEncoder only).")
+                        help="Write the suggested floor into the --encoder's head file (AdaptedEncoder).")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django  # noqa: PLC0415
@@ -130,7 +131,7 @@ def main() -> None:
 
     _, encoder = resolve_encoder(args.encoder)
     if args.store_floor and not hasattr(encoder, "head_path"):
-        parser.error("--store-floor needs an AdaptedEncoder: other encoders carry their floor in their class.")
+        parser.error("--store-floor needs an AdaptedEncoder: other encoders keep their floor in their class.")
     catalogue_paths = photos(args.dataset, ("train", "validation"))
     test_paths = photos(args.dataset, ("test",))
     catalogue = catalogue_vectors(encoder, catalogue_paths, "catalogue")
@@ -148,7 +149,8 @@ def main() -> None:
     off_best = (off_vectors @ catalogue.T).max(axis=1)
     floor = suggested_floor(off_best)
 
-    print(f"catalogue: {len(catalogue)} photos of {args.dataset.name}; encoder {encoder.id} v{encoder.version}\n")
+    print(f"catalogue: {len(catalogue)} photos of {args.dataset.name}; "
+          f"encoder {encoder.id} v{encoder.version}\n")
     print("| queries | n | min | p1 | p5 | p50 | p95 | max |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(describe("copies (crop 75-90%, 60% size, JPEG q60)", copy_best))

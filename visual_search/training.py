@@ -152,7 +152,8 @@ def save_head(
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"saved_at": datetime.datetime.now(datetime.UTC).isoformat(), **metadata}
     if float16:
-        weights = {name: a.astype(np.float16) if a.ndim and a.dtype.kind == "f" else a for name, a in weights.items()}
+        weights = {name: a.astype(np.float16) if a.ndim and a.dtype.kind == "f" else a
+                   for name, a in weights.items()}
     with path.open("wb") as handle:  # a file handle, so numpy never appends a second .npz suffix
         np.savez(handle, metadata=np.array(json.dumps(metadata, default=str)), **weights)
     return path

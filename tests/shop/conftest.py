@@ -28,7 +28,7 @@ def no_auto_embed(settings) -> None:
 
 @pytest.fixture
 def demo_encoder(settings):
-    """Search and embed with the encoder the demo project serves (config/settings.py), not the suite's default."""
+    """Embed and search with the encoder the demo serves (config/settings.py), not the suite's default."""
     from tests.settings import DEMO_ENCODER  # noqa: PLC0415
 
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": DEMO_ENCODER}

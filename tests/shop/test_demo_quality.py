@@ -26,7 +26,7 @@ from visual_search.search import search_by_image
 DATASET = Path(ROOT.parent / "shared" / "datasets" / "clothing-small")
 DEMO_PHOTOS = ROOT / "shop" / "demo_photos"
 TOP = 12
-#: Every class's average, not only the mean over classes: at least this many of the top 12 in the photo's class.
+#: Every class's average (not only the mean over classes): at least this many of the top 12 in its class.
 PER_CLASS = 8
 #: clothing-small folder -> the shop category the demo manifest files it under.
 CATEGORY = {
@@ -57,7 +57,8 @@ def test_test_split_photos_find_their_class_in_the_demo_catalogue(demo_encoder):
 
     per_class = {name: sum(values) / len(values) for name, values in sorted(precision.items())}
     mean = sum(per_class.values()) / len(per_class)
-    print(f"\nPrecision@{TOP} per class over {sum(map(len, precision.values()))} test photos ({demo_encoder!r}):")
+    queries = sum(map(len, precision.values()))
+    print(f"\nPrecision@{TOP} per class over {queries} test photos ({demo_encoder!r}):")
     for name, value in per_class.items():
         print(f"  {name:<11} {value:.3f} ({value * TOP:.1f} of {TOP}, {len(precision[name])} queries)")
     print(f"  mean over classes {mean:.3f} ({mean * TOP:.1f} of {TOP})")
@@ -67,7 +68,7 @@ def test_test_split_photos_find_their_class_in_the_demo_catalogue(demo_encoder):
 
 
 def test_the_demo_encoder_keeps_copies_close_and_other_things_not(demo_encoder):
-    """Its own calibrated floor, on the whole demo catalogue: a shopper's copy of a product matches, a cat does not."""
+    """Its own floor on the whole demo catalogue: a shopper's copy of a product matches, a cat does not."""
     seed_demo_catalogue()
     path = sorted((DEMO_PHOTOS / "outwear").glob("*.jpg"))[3]
     photo = Image.open(path).convert("RGB")

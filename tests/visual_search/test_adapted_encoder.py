@@ -55,10 +55,11 @@ def test_the_head_file_carries_half_precision_weights_and_its_own_similarity_flo
     assert loaded["w"].dtype == np.float32
     np.testing.assert_allclose(loaded["w"], weights["w"], rtol=1e-3, atol=1e-3)
 
-    assert AdaptedEncoder(str(half)).similarity_floor == 0.55  # uncalibrated: the class default, with a warning
+    assert AdaptedEncoder(str(half)).similarity_floor == 0.55  # uncalibrated: the default, with a warning
     store_similarity_floor(half, 0.8, {"script": "test"})
     encoder = AdaptedEncoder(str(half))
-    assert encoder.similarity_floor == 0.8 and encoder.metadata["similarity_floor_calibration"] == {"script": "test"}
+    assert encoder.similarity_floor == 0.8
+    assert encoder.metadata["similarity_floor_calibration"] == {"script": "test"}
     with np.load(half) as data:
         assert data["w"].dtype == np.float16  # storing the floor keeps the arrays as they were
 

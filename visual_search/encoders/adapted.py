@@ -53,7 +53,8 @@ class AdaptedEncoder(Encoder):
             self.similarity_floor = float(self.metadata["similarity_floor"])
         else:
             logger.warning("%s has no calibrated similarity floor; using %s. Calibrate it with "
-                           "benchmarks/similarity_floor.py --encoder ... --store-floor.", head, self.similarity_floor)
+                           "benchmarks/similarity_floor.py --encoder ... --store-floor.",
+                           head, self.similarity_floor)
 
     def _load(self) -> None:
         self.base.load()
