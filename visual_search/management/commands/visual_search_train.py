@@ -56,6 +56,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         _, base = resolve_encoder(options["base"])
+        if hasattr(base, "head_path"):  # e.g. --base configured where ENCODER is already an adapted head
+            raise CommandError(f"--base is {base!r}, itself an adapted head: fit on its base encoder instead "
+                               "(e.g. --base zero-shot).")
         cache_dir = options["cache_dir"] or default_cache_dir()
         self.stderr.write(f"Embedding {len(data.catalogue)} catalogue photos with {base.id} (cached)...")
         catalogue = embed_paths(base, [s.path for s in data.catalogue], cache_dir).vectors
