@@ -90,4 +90,4 @@ def test_train_command_refuses_an_adapted_base(hand_set, tmp_path):
     adapted = f"{ADAPTED}:{json.dumps({'head': str(first)})}"
     with pytest.raises(CommandError, match="itself an adapted head"):
         call_command("visual_search_train", str(hand_set), "--base", adapted, "--output",
-                     str(tmp_path / "second.npz"), "--held-out-folds", "0", "--cache-dir", str(tmp_path / "cache"))
+                     str(tmp_path / "second.npz"), "--held-out-folds", "0", "--cache-dir", str(tmp_path))
