@@ -1,23 +1,31 @@
 """Calibrate ``VISUAL_SEARCH["SIMILARITY_FLOOR"]``: where "a close match" ends.
 
 The catalogue is clothing-small's train + validation photos embedded with the
-default encoder (EfficientNet-Lite0). Three kinds of query, each scored by its
-best cosine similarity to the catalogue (exact, numpy):
+default encoder (EfficientNet-Lite0), or the one ``--encoder`` names. Three
+kinds of query, each scored by its best cosine similarity to the catalogue
+(exact, numpy):
 
 - copies: catalogue photos cropped, shrunk and re-encoded as JPEG (the shopper
   photographs a product the shop sells);
 - same kind: the test photos, other garments of the catalogue's classes;
 - off-catalogue: scikit-image's photos (cat, coffee cup, rocket, astronaut...).
 
-The floor should sit above every off-catalogue query and below the copies.
+The floor should sit above every off-catalogue query and below the copies: the
+script suggests the lowest multiple of 0.05 above the best off-catalogue score.
+That is the encoder's ``similarity_floor``; ``--store-floor`` writes it into an
+adapted encoder's head file, where ``AdaptedEncoder`` reads it.
 
-    .venv/bin/python benchmarks/similarity_floor.py [--dataset DIR]
+    .venv/bin/python benchmarks/similarity_floor.py [--dataset DIR] [--encoder SPEC [--store-floor]]
+
+SPEC is as for ``visual_search_evaluate --encoder``: ``zero-shot`` (the default)
+or ``dotted.Backend:{json options}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 from pathlib import Path
@@ -35,6 +43,7 @@ OFF_CATALOGUE = (
     "retina", "microaneurysms", "cell", "motorcycle_left", "checkerboard",
 )
 COPIES = 300  # catalogue photos turned into copy queries
+STEP = 0.05  # floors are suggested on this grid
 
 
 def photos(dataset: Path, splits: tuple[str, ...]) -> list[Path]:
@@ -94,20 +103,39 @@ def describe(name: str, scores: np.ndarray) -> str:
     )
 
 
+def catalogue_vectors(encoder, paths: list[Path], name: str) -> np.ndarray:
+    """``encoder``'s vectors of ``paths``; an adapted encoder projects its base encoder's cached ones."""
+    if hasattr(encoder, "project"):
+        base = embed_files(encoder.base, paths, CACHE / f"floor-{name}-{encoder.base.id}.npz")
+        return encoder.project(base)
+    return embed_files(encoder, paths, CACHE / f"floor-{name}-{encoder.id}.npz")
+
+
+def suggested_floor(off_best: np.ndarray) -> float:
+    """The lowest multiple of ``STEP`` strictly above every off-catalogue best score."""
+    return round((math.floor(float(off_best.max()) / STEP) + 1) * STEP, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--encoder", default="zero-shot", help="Encoder spec, as for visual_search_evaluate.")
+    parser.add_argument("--store-floor", action="store_true",
+                        help="Write the suggested floor into the --encoder's head file (AdaptedEncoder).")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from visual_search.encoders import load_encoder  # noqa: PLC0415
+    import django  # noqa: PLC0415
 
-    encoder = load_encoder(
-        "visual_search.encoders.efficientnet_lite.EfficientNetLiteEncoder", {"variant": "lite0", "pooling": "avg"}
-    )
+    django.setup()
+    from visual_search.evaluation.run import resolve_encoder  # noqa: PLC0415
+
+    _, encoder = resolve_encoder(args.encoder)
+    if args.store_floor and not hasattr(encoder, "head_path"):
+        parser.error("--store-floor needs an AdaptedEncoder: other encoders keep their floor in their class.")
     catalogue_paths = photos(args.dataset, ("train", "validation"))
     test_paths = photos(args.dataset, ("test",))
-    catalogue = embed_files(encoder, catalogue_paths, CACHE / f"floor-catalogue-{encoder.id}.npz")
-    tests = embed_files(encoder, test_paths, CACHE / f"floor-test-{encoder.id}.npz")
+    catalogue = catalogue_vectors(encoder, catalogue_paths, "catalogue")
+    tests = catalogue_vectors(encoder, test_paths, "test")
 
     rng = np.random.default_rng(7)
     picks = rng.choice(len(catalogue_paths), size=min(COPIES, len(catalogue_paths)), replace=False)
@@ -119,8 +147,10 @@ def main() -> None:
     copy_top1 = float(np.mean((copies @ catalogue.T).argmax(axis=1) == picks))
     test_best = (tests @ catalogue.T).max(axis=1)
     off_best = (off_vectors @ catalogue.T).max(axis=1)
+    floor = suggested_floor(off_best)
 
-    print(f"catalogue: {len(catalogue)} photos of {args.dataset.name}; encoder {encoder.id}\n")
+    print(f"catalogue: {len(catalogue)} photos of {args.dataset.name}; "
+          f"encoder {encoder.id} v{encoder.version}\n")
     print("| queries | n | min | p1 | p5 | p50 | p95 | max |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(describe("copies (crop 75-90%, 60% size, JPEG q60)", copy_best))
@@ -128,12 +158,26 @@ def main() -> None:
     print(describe("off-catalogue (scikit-image)", off_best))
     print(f"\ncopies whose own original ranks first: {copy_top1:.3f}")
     print("off-catalogue, best score each: " + ", ".join(f"{n} {s:.3f}" for n, s in zip(off, off_best)))
-    for floor in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
+    for candidate in sorted({*np.round(np.arange(floor - 4 * STEP, floor + 2.5 * STEP, STEP), 2)}):
         print(
-            f"floor {floor:.2f}: copies above {np.mean(copy_best >= floor):.3f}, "
-            f"test photos above {np.mean(test_best >= floor):.3f}, "
-            f"off-catalogue above {np.mean(off_best >= floor):.3f}"
+            f"floor {candidate:.2f}: copies above {np.mean(copy_best >= candidate):.3f}, "
+            f"test photos above {np.mean(test_best >= candidate):.3f}, "
+            f"off-catalogue above {np.mean(off_best >= candidate):.3f}"
         )
+    print(f"\nsuggested floor (lowest multiple of {STEP} above every off-catalogue photo): {floor:.2f}; "
+          f"copies above it {np.mean(copy_best >= floor):.3f}; {type(encoder).__name__}.similarity_floor "
+          f"is {encoder.similarity_floor}")
+    if args.store_floor:
+        from visual_search.training import store_similarity_floor  # noqa: PLC0415
+
+        calibration = {
+            "script": "benchmarks/similarity_floor.py", "dataset": args.dataset.name,
+            "catalogue": len(catalogue), "copies_above": float(np.mean(copy_best >= floor)),
+            "test_photos_above": float(np.mean(test_best >= floor)),
+            "off_catalogue_max": float(off_best.max()), "copies_min": float(copy_best.min()),
+        }
+        store_similarity_floor(encoder.head_path, floor, calibration)
+        print(f"stored similarity_floor {floor:.2f} in {encoder.head_path}")
 
 
 if __name__ == "__main__":

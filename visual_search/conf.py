@@ -77,8 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_MAX_SCAN_TUPLES": 20_000,
     # A filter keeping at most this many products is answered by an exact scan of just those.
     "EXACT_SEARCH_MAX_PRODUCTS": 2_000,
-    # Cosine similarity below which a result is not presented as a match (calibrated, docs/benchmarks.md).
-    "SIMILARITY_FLOOR": 0.55,
+    # Cosine similarity below which a result is not presented as a match. None: the serving encoder's
+    # calibrated floor (Encoder.similarity_floor: 0.55 for EfficientNet-Lite0, docs/benchmarks.md).
+    "SIMILARITY_FLOOR": None,
     # The REST API's own access policy (not the host's REST_FRAMEWORK defaults); dotted paths.
     "API_AUTHENTICATION_CLASSES": [
         "visual_search.api.authentication.APIKeyAuthentication",

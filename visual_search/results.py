@@ -5,7 +5,7 @@ Public API::
     from visual_search.results import build_result_page, ResultPage, ResultItem
 
     page = build_result_page(similar_products(product, k=12))   # or search_by_image / search_by_vector
-    page.close_match        # bool: the best result reaches SIMILARITY_FLOOR
+    page.close_match        # bool: the best result reaches the similarity floor (similarity_floor())
     page.items              # list[ResultItem], best first
     page.matches            # the items at or above the floor
     page.others             # the items below it (show them, if at all, as "nearest items")
@@ -43,6 +43,20 @@ RELEVANCE_LABELS = {
     "similar": _("Similar"),
     "not_close": _("Not a close match"),
 }
+
+
+def similarity_floor() -> float:
+    """``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` when set, else the floor calibrated for the serving encoder.
+
+    Scores come from the encoder searches are served from, so its floor is the one that fits them,
+    also during an encoder switch.
+    """
+    configured = vs_settings.SIMILARITY_FLOOR
+    if configured is not None:
+        return float(configured)
+    from visual_search.encoder_switch import serving_encoder  # noqa: PLC0415 - reads the database
+
+    return float(serving_encoder(record=False).similarity_floor)
 
 
 def relevance(score: float, floor: float) -> str:
@@ -110,7 +124,7 @@ def build_result_page(
     adapter: ProductAdapter | None = None,
 ) -> ResultPage:
     """Turn ranked ``SearchResult``s into a ``ResultPage``; one ``adapter.get_display()`` call for all."""
-    floor = float(vs_settings.SIMILARITY_FLOOR if floor is None else floor)
+    floor = similarity_floor() if floor is None else float(floor)
     adapter = adapter or get_adapter()
     displays = adapter.get_display([r.product for r in results]) if results else {}
     items = []

@@ -2,7 +2,7 @@
 
 Chromium comes from apt (``apt-get install chromium``), installed here when it is
 missing; Playwright never downloads a browser. The catalogue is a slice of the
-committed demo photos, embedded with the real encoder. Screenshots go to
+committed demo photos, embedded with the encoder the demo serves. Screenshots go to
 ``$VISUAL_SEARCH_SCREENSHOTS`` when set (``make screenshots`` sets docs/images),
 else to a temporary folder.
 """
@@ -112,9 +112,12 @@ def unseen_photo(category: str, index: int = 0) -> Path:
 
 
 @pytest.fixture
-def catalogue(server):
-    """The first photos of each class from the demo, embedded with the real encoder."""
+def catalogue(server, settings):
+    """The first photos of each class from the demo, embedded with the encoder the demo serves."""
     from shop.catalogue import import_demo_photos
+    from tests.settings import DEMO_ENCODER
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": DEMO_ENCODER}
     from shop.models import Product
     from visual_search.bulk import reembed_in_process
 

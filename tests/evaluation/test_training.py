@@ -76,3 +76,18 @@ def test_train_command_writes_a_head_that_serves_as_an_encoder(hand_set, tmp_pat
     green = [Image.new("RGB", (4, 4), (10, 200, 30))]
     # Stored base vectors give the same adapted vectors as the images do.
     np.testing.assert_allclose(encoder.project(load_encoder(MEAN_COLOUR).embed(green)), encoder.embed(green), rtol=1e-5)
+
+
+def test_train_command_refuses_an_adapted_base(hand_set, tmp_path):
+    from django.core.management.base import CommandError  # noqa: PLC0415
+
+    first = tmp_path / "first.npz"
+    call_command("visual_search_train", str(hand_set), "--base", MEAN_COLOUR, "--output", str(first),
+                 "--dimensions", "2", "--epochs", "2", "--held-out-folds", "0", "--float16",
+                 "--cache-dir", str(tmp_path / "cache"))
+    with np.load(first) as data:
+        assert data["w"].dtype == np.float16
+    adapted = f"{ADAPTED}:{json.dumps({'head': str(first)})}"
+    with pytest.raises(CommandError, match="itself an adapted head"):
+        call_command("visual_search_train", str(hand_set), "--base", adapted, "--output",
+                     str(tmp_path / "second.npz"), "--held-out-folds", "0", "--cache-dir", str(tmp_path))

@@ -1,4 +1,4 @@
-"""Fixtures for the demo shop tests: media in tmp_path and generated images."""
+"""Fixtures for the demo shop tests: media in tmp_path, generated images, the demo's own encoder."""
 
 from __future__ import annotations
 
@@ -24,6 +24,17 @@ def media_root(settings, tmp_path: Path) -> Path:
 def no_auto_embed(settings) -> None:
     """Keep the shop tests about the catalogue, not visual_search's embedding pipeline."""
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
+
+
+@pytest.fixture
+def demo_encoder(settings):
+    """Embed and search with the encoder the demo serves (config/settings.py), not the suite's default."""
+    from tests.settings import DEMO_ENCODER  # noqa: PLC0415
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": DEMO_ENCODER}
+    from visual_search.encoders import get_encoder  # noqa: PLC0415
+
+    return get_encoder()
 
 
 @pytest.fixture

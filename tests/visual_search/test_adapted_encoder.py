@@ -41,3 +41,43 @@ def test_adapted_encoder_embeds_on_sync_and_answers_searches(head, make_product)
         assert len(rows.first().embedding) == 5
         assert get_search_encoder().id == encoder.id
         assert search_by_image(photo_bytes("coffee", quality=70), k=1)[0].product.name == "coffee"
+
+
+def test_the_head_file_carries_half_precision_weights_and_its_own_similarity_floor(tmp_path, head):
+    from visual_search.encoders.adapted import AdaptedEncoder  # noqa: PLC0415
+    from visual_search.training import load_head, store_similarity_floor  # noqa: PLC0415
+
+    weights, metadata = load_head(head)
+    half = save_head(tmp_path / "half.npz", weights, metadata, float16=True)
+    with np.load(half) as data:
+        assert data["w"].dtype == np.float16 and data["mix"].dtype == np.float32
+    loaded, _ = load_head(half)
+    assert loaded["w"].dtype == np.float32
+    np.testing.assert_allclose(loaded["w"], weights["w"], rtol=1e-3, atol=1e-3)
+
+    assert AdaptedEncoder(str(half)).similarity_floor == 0.55  # uncalibrated: the default, with a warning
+    store_similarity_floor(half, 0.8, {"script": "test"})
+    encoder = AdaptedEncoder(str(half))
+    assert encoder.similarity_floor == 0.8
+    assert encoder.metadata["similarity_floor_calibration"] == {"script": "test"}
+    with np.load(half) as data:
+        assert data["w"].dtype == np.float16  # storing the floor keeps the arrays as they were
+
+
+def test_results_apply_the_serving_encoders_floor_unless_the_setting_names_one(head, make_product):
+    from visual_search.results import build_result_page, relevance  # noqa: PLC0415
+    from visual_search.training import store_similarity_floor  # noqa: PLC0415
+
+    store_similarity_floor(head, 0.42, {"script": "test"})
+    config = {"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder", "OPTIONS": {"head": str(head)}}
+    base = {"ADAPTER": "shop.adapters.ShopProductAdapter", "ENCODER": config}
+    with override_settings(VISUAL_SEARCH=base):
+        products = [make_product(name, name=name) for name in ("chelsea", "coffee", "astronaut")]
+        sync_products([p.pk for p in products])
+        page = build_result_page(search_by_image(photo_bytes("coffee", quality=70), k=3))
+        assert page.floor == 0.42
+        assert [item.relevance for item in page] == [relevance(item.score, 0.42) for item in page]
+    for floor in (0.5, 1.0):
+        with override_settings(VISUAL_SEARCH={**base, "SIMILARITY_FLOOR": floor}):  # an explicit number wins
+            page = build_result_page(search_by_image(photo_bytes("coffee", quality=70), k=3))
+            assert page.floor == floor and page.close_match == (page.items[0].score >= floor)

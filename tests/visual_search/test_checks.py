@@ -103,7 +103,8 @@ def test_check_and_imports_do_not_load_tensorflow():
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "efficientnet-lite0 1280" in result.stdout and "clean" in result.stdout
+    # The demo project's encoder: Lite0 plus the committed head (shop/encoder/), built without TensorFlow.
+    assert "efficientnet-lite0-clothing 1536" in result.stdout and "clean" in result.stdout
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 Configure it like any backend; it gets its own id and version, so its vectors
 live beside the base encoder's and the encoder switch moves search over when
-they cover the catalogue::
+they cover the catalogue. Its ``similarity_floor`` is the one stored in the head
+file by ``benchmarks/similarity_floor.py --store-floor`` (a head changes how
+similarities are spread, so the base encoder's floor does not carry over)::
 
     VISUAL_SEARCH = {"ENCODER": {
         "BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
@@ -12,6 +14,7 @@ they cover the catalogue::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +25,8 @@ from PIL import Image
 from visual_search.encoders.base import Encoder
 
 __all__ = ["AdaptedEncoder"]
+
+logger = logging.getLogger(__name__)
 
 
 class AdaptedEncoder(Encoder):
@@ -44,6 +49,12 @@ class AdaptedEncoder(Encoder):
         self.id = f"{self.base.id}-{self.metadata['name']}"
         self.version = str(self.metadata["version"])
         self.dimensions = int(self._apply(self.weights, np.ones((1, self.base.dimensions), np.float32)).shape[1])
+        if self.metadata.get("similarity_floor") is not None:
+            self.similarity_floor = float(self.metadata["similarity_floor"])
+        else:
+            logger.warning("%s has no calibrated similarity floor; using %s. Calibrate it with "
+                           "benchmarks/similarity_floor.py --encoder ... --store-floor.",
+                           head, self.similarity_floor)
 
     def _load(self) -> None:
         self.base.load()

@@ -26,6 +26,10 @@ class Encoder(abc.ABC):
     id: str
     version: str
     dimensions: int
+    #: Cosine similarity below which a best match is "not a close match", calibrated for this vector
+    #: space by ``benchmarks/similarity_floor.py``; ``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` overrides it.
+    #: 0.55 was measured for EfficientNet-Lite0 (the default encoder); other spaces need their own run.
+    similarity_floor: float = 0.55
 
     def __init__(self, **options: Any) -> None:
         if options:

@@ -42,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--held-out-folds", type=int, default=3,
                             help="Folds of labels for the generalisation check (0: skip).")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--float16", action="store_true",
+                            help="Store the weights at half precision (half the file, e.g. to commit it).")
         parser.add_argument("--cache-dir", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -54,6 +56,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         _, base = resolve_encoder(options["base"])
+        if hasattr(base, "head_path"):  # e.g. --base configured where ENCODER is already an adapted head
+            raise CommandError(f"--base is {base!r}, itself an adapted head: fit on its base encoder instead "
+                               "(e.g. --base zero-shot).")
         cache_dir = options["cache_dir"] or default_cache_dir()
         self.stderr.write(f"Embedding {len(data.catalogue)} catalogue photos with {base.id} (cached)...")
         catalogue = embed_paths(base, [s.path for s in data.catalogue], cache_dir).vectors
@@ -88,11 +93,13 @@ class Command(BaseCommand):
                            "labels": sorted(set(labels.tolist()))},
             "fit": fit, "held_out_check": check,
         }
-        path = save_head(options["output"], weights, metadata)
+        path = save_head(options["output"], weights, metadata, float16=options["float16"])
         path = path.resolve()
         self.stdout.write(f"Saved {path}. Serve it with ENCODER = "
                           + json.dumps({"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
                                         "OPTIONS": {"head": str(path)}}))
+        self.stdout.write("Its similarity floor is not calibrated yet: benchmarks/similarity_floor.py "
+                          "--encoder ADAPTED_SPEC --store-floor measures and stores it.")
 
 
 def _options(encoder) -> dict[str, Any]:
