@@ -43,7 +43,7 @@ SHARES = {"ten": 0.10, "one": 0.01}
 
 def setup_django() -> dict:
     """Django on the project settings, pointed at the benchmark database (created and migrated here)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.latency_settings"  # the app's default encoder
     import django  # noqa: PLC0415
     import psycopg  # noqa: PLC0415
     from django.conf import settings  # noqa: PLC0415
@@ -130,7 +130,8 @@ def one_megapixel_jpegs(dataset: Path, count: int) -> list[bytes]:
 
 def serve(db: dict, warm: bool, port: int) -> subprocess.Popen:
     """gunicorn on the benchmark database, one worker, with or without the warm-up hook."""
-    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres:@/{DATABASE}?host={db['HOST']}",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.latency_settings",
+           "DATABASE_URL": f"postgresql://postgres:@/{DATABASE}?host={db['HOST']}",
            "DJANGO_DEBUG": "false", "GUNICORN_WORKERS": "1", "GUNICORN_BIND": f"127.0.0.1:{port}"}
     config = ["-c", "config/gunicorn.conf.py"] if warm else ["--workers", "1", "--bind", f"127.0.0.1:{port}"]
     return subprocess.Popen([sys.executable, "-m", "gunicorn", *config, "config.wsgi:application"], cwd=ROOT,
