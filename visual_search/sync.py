@@ -89,6 +89,7 @@ class _Image:
     force: bool
     content_hash: str = ""
     image: Image.Image | None = None
+    pixels: dict[str, Any] = field(default_factory=dict)  # encoder id -> its prepared input (PreparedPixels)
     error: str = ""
     retry: str = ""
     needs: list[str] = field(default_factory=list)  # encoder ids that must embed it
@@ -204,14 +205,30 @@ def _load_one(image: _Image, encoders: list[Encoder], max_bytes: int, size: int)
     if image.needs:
         try:
             image.image = _decode(data, size)
+            _prepare(image, encoders)
         except InvalidImage as exc:
+            image.image = None
             if exc.code == "busy":  # the process's decode budget was full: try again later
                 image.retry = f"{exc.code}: {exc}"
             else:
                 image.error = f"{exc.code}: {exc}"
         except Exception as exc:  # noqa: BLE001 - one bad file never aborts its batch
+            image.image = None
             image.error = f"corrupt: The image could not be decoded: {exc}"
     return image
+
+
+def _prepare(image: _Image, encoders: list[Encoder]) -> None:
+    """Turn the decoded photo into each encoder's input now, in the decoding thread, where encoders can.
+
+    The network's input is several times smaller than the photo, which is dropped
+    once no encoder that needs it is left without its input.
+    """
+    for encoder in encoders:
+        if encoder.id in image.needs and hasattr(encoder, "embed_prepared"):
+            image.pixels[encoder.id] = encoder.prepare(image.image)
+    if all(enc_id in image.pixels for enc_id in image.needs):
+        image.image = None
 
 
 def load_images(plan: SyncPlan, executor: Executor | None = None) -> SyncPlan:
@@ -235,17 +252,22 @@ def embed(plan: SyncPlan) -> SyncPlan:
         todo = [
             i
             for i, image in enumerate(plan.images)
-            if image.image is not None and encoder.id in image.needs and image.product_pk not in plan.retry
+            if (image.image is not None or encoder.id in image.pixels)
+            and encoder.id in image.needs
+            and image.product_pk not in plan.retry
         ]
         for start in range(0, len(todo), batch):
             chunk = todo[start : start + batch]
             try:
-                out = encoder.embed([plan.images[i].image for i in chunk])
+                if all(encoder.id in plan.images[i].pixels for i in chunk):
+                    out = encoder.embed_prepared([plan.images[i].pixels[encoder.id] for i in chunk])
+                else:
+                    out = encoder.embed([plan.images[i].image for i in chunk])
             except Exception as exc:  # encoders raise anything; the caller retries the batch
                 raise TransientEmbeddingError(f"Encoder {encoder.id} failed: {exc!r}", plan.products) from exc
             plan.vectors.update({(i, encoder.id): vector for i, vector in zip(chunk, out)})
     for image in plan.images:
-        image.image = None  # the batch's pixels are not needed past here
+        image.image, image.pixels = None, {}  # the batch's pixels are not needed past here
     return plan
 
 
