@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class SyncPlan:
     retry: dict[Any, str] = field(default_factory=dict)
     requests: dict[Any, Any] = field(default_factory=dict)  # save-time work owed as the plan saw it
     timings: tuple[float, float] = (0.0, 0.0)  # seconds waiting for decodes, seconds embedding
+    load_cpu: float = 0.0  # CPU seconds its reader threads spent reading, hashing, decoding and preparing
 
 
 def _hash(data: bytes) -> str:
@@ -234,11 +236,14 @@ def _prepare(image: _Image, encoders: list[Encoder]) -> None:
 def load_images(plan: SyncPlan, executor: Executor | None = None) -> SyncPlan:
     """Step 2a: read, hash and decode the plan's images (in ``executor``'s threads when given)."""
     max_bytes, size = int(vs_settings.MAX_IMAGE_BYTES), _shrink_size(plan.encoders)
-    if executor is None:
-        for image in plan.images:
-            _load_one(image, plan.encoders, max_bytes, size)
-    else:
-        list(executor.map(lambda i: _load_one(i, plan.encoders, max_bytes, size), plan.images))
+
+    def load(image: _Image) -> float:
+        started = time.thread_time()
+        _load_one(image, plan.encoders, max_bytes, size)
+        return time.thread_time() - started
+
+    runner = map if executor is None else executor.map
+    plan.load_cpu = sum(runner(load, plan.images))
     for image in plan.images:
         if image.retry:
             plan.retry.setdefault(image.product_pk, image.retry)

@@ -218,7 +218,7 @@ def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False)
     """Write the batch's rows and settle its requests; never raises for the database."""
     if own_connection:  # the writer thread: a connection of its own, fresh after an outage
         connections["default"].close_if_unusable_or_obsolete()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     try:
         result = write_rows(plan)
         retry = [c for c in batch.claims if c.product_pk in result.retry]
@@ -238,7 +238,8 @@ def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False)
     waited, embedded = plan.timings
     logger.info(
         "Synced products %s: %d embedded, %d unchanged, %d failed, %d removed "
-        "(waited %.2f s for decoding, embedded in %.2f s, wrote in %.2f s)",
+        "(waited %.2f s for decoding, embedded in %.2f s, wrote in %.2f s; "
+        "CPU: %.3f s reading and decoding, %.3f s writing)",
         [c.product_pk for c in settled],
         result.embedded,
         result.unchanged,
@@ -247,6 +248,8 @@ def _write_batch(batch: _Batch, plan: SyncPlan, *, own_connection: bool = False)
         waited,
         embedded,
         time.perf_counter() - started,
+        plan.load_cpu,
+        time.thread_time() - started_cpu,
     )
     return {
         "embedded": result.embedded,

@@ -71,9 +71,10 @@ class PreparedPixels:
 
     def embed_prepared(self, pixels: Sequence[np.ndarray], *, batch_size: int | None = None) -> np.ndarray:
         """Unit-length vectors for arrays from ``prepare``, in forward passes of ``batch_size``."""
-        vectors = l2_normalize(
-            self._in_batches(lambda chunk: self._features(np.stack(chunk)).numpy(), pixels, self.dimensions, batch_size)
-        )
+        def forward(chunk: Sequence[np.ndarray]) -> np.ndarray:
+            return self._features(np.stack(chunk)).numpy()
+
+        vectors = l2_normalize(self._in_batches(forward, pixels, self.dimensions, batch_size))
         if vectors.shape != (len(pixels), self.dimensions):
             raise RuntimeError(f"{self!r} produced vectors of shape {vectors.shape}.")
         return vectors
