@@ -3,7 +3,8 @@
 1. ``plan_sync``: one short transaction reads the products, their images (the
    adapter's bulk hook) and their existing rows, without vectors, in bulk.
 2. ``load_images`` reads, hashes and decodes each image that changed, shrunk
-   to what the encoder uses, and ``embed`` runs the encoders: no transaction
+   to what the encoder uses (and, for encoders that can, turned into the
+   network's input right away), and ``embed`` runs the encoders: no transaction
    or lock is held, so a product delete never waits for inference.
 3. ``write_rows``: one short transaction upserts the rows, only where a row's
    content hash is still what the plan saw (re-checked under the product's lock).
