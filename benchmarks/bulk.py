@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -54,6 +55,8 @@ def setup_django(dataset: Path, queue: str) -> dict:
     db["NAME"] = DATABASE
     settings.MEDIA_ROOT = str(dataset)
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False, "TASK_QUEUE": queue}
+    if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # --inference-batch-size: both sides alike
+        settings.VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
     settings.CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
     django.setup()
     call_command("migrate", verbosity=0)
@@ -89,27 +92,74 @@ def decoded(dataset: Path, limit: int) -> list:
     return [open_image(p.read_bytes()) for p in sorted(dataset.rglob("*.jpg"))[:limit]]
 
 
-def encoder_rate(images: list) -> float:
-    """The encoder's own images/s on the same photos, decoded beforehand, called as the worker calls it."""
+def encoder_rate(images: list) -> tuple[float, float]:
+    """The encoder's own images/s on the same photos, decoded beforehand, called as the worker calls it.
+
+    Also its CPU seconds per call of BATCH_SIZE images (this process's, over all its threads).
+    """
     from visual_search.conf import vs_settings  # noqa: PLC0415
     from visual_search.encoders import get_encoder  # noqa: PLC0415
 
     encoder, batch = get_encoder(), int(vs_settings.BATCH_SIZE)
     inference = int(vs_settings.INFERENCE_BATCH_SIZE)  # the forward-pass size the worker uses too
     encoder.embed(images[:batch], batch_size=inference)  # warm-up: model built, graph traced
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(psutil.Process())
     for i in range(0, len(images), batch):
         encoder.embed(images[i : i + batch], batch_size=inference)
-    return len(images) / (time.perf_counter() - start)
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds(psutil.Process()) - cpu
+    return len(images) / elapsed, cpu / (len(images) / batch)
+
+
+LOG_CPU = re.compile(
+    r"Synced products .*?(\d+) embedded.*CPU: ([\d.]+) s reading and decoding, ([\d.]+) s writing"
+)
+
+
+def worker_cpu(log: Path) -> tuple[int, float, float]:
+    """From the worker's log: images embedded, CPU seconds reading+decoding and writing (its own threads)."""
+    embedded = loading = writing = 0.0
+    for match in LOG_CPU.finditer(log.read_text(errors="replace")):
+        embedded += int(match[1])
+        loading += float(match[2])
+        writing += float(match[3])
+    return int(embedded), loading, writing
+
+
+def postmaster_pid() -> int | None:
+    """The PostgreSQL server's main process, when it runs on this machine (its data directory is readable)."""
+    from django.db import connection  # noqa: PLC0415
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('data_directory', true)")
+        data_dir = cursor.fetchone()[0]
+    try:
+        return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of a process tree: the largest child alone and the whole tree, sampled every 0.1 s."""
+    """Peak RSS of a process tree (the largest child alone and the whole tree), every 0.1 s.
 
-    def __init__(self, pid: int) -> None:
+    Also the CPU seconds of the worker's pool child and of PostgreSQL's processes
+    (backends come and go: each is counted from when it is first seen) from ``mark()``.
+    """
+
+    def __init__(self, pid: int, postgres: int | None) -> None:
         super().__init__(daemon=True)
-        self.pid, self.stop = pid, threading.Event()
+        self.pid, self.postgres, self.stop = pid, postgres, threading.Event()
+        self.cpu_start: dict[int, float] = {}  # pid -> CPU seconds at mark() or when first seen after it
+        self.cpu_last: dict[int, float] = {}
+        self.child_pid: int | None = None
+        self.marked, self.marked_at = False, 0.0
+        self.lock = threading.Lock()
         self.peak_child = self.peak_total = self.peak_child_uss = 0
+        self.peak_child_file = 0  # the file-backed part (shared libraries) of the child's RSS at its peak
 
     def run(self) -> None:
         ticks = 0
@@ -117,17 +167,60 @@ class RssSampler(threading.Thread):
             try:
                 parent = psutil.Process(self.pid)
                 children = parent.children(recursive=True)
-                rss = [c.memory_info().rss for c in children]
-                self.peak_child = max([self.peak_child, *rss])
+                infos = [c.memory_info() for c in children]
+                rss = [m.rss for m in infos]
+                for m in infos:
+                    if m.rss > self.peak_child:
+                        self.peak_child, self.peak_child_file = m.rss, m.shared
                 self.peak_total = max(self.peak_total, parent.memory_info().rss + sum(rss))
                 if ticks % 5 == 0:  # USS reads /proc/PID/smaps: slower, so twice a second
                     self.peak_child_uss = max(
                         [self.peak_child_uss, *(c.memory_full_info().uss for c in children)]
                     )
+                if children:
+                    self.child_pid = max(children, key=lambda c: c.memory_info().rss).pid
             except psutil.NoSuchProcess:
                 pass
+            if self.marked:
+                self._sample_cpu()
             ticks += 1
             self.stop.wait(0.1)
+
+    def _processes(self) -> list[psutil.Process]:
+        found = [psutil.Process(self.child_pid)] if self.child_pid else []
+        if self.postgres:
+            try:
+                server = psutil.Process(self.postgres)
+                found += [server, *server.children()]
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    def _sample_cpu(self) -> None:
+        with self.lock:
+            for process in self._processes():
+                try:
+                    seconds = cpu_seconds(process)
+                    if process.pid not in self.cpu_start:  # a backend started since mark() counts from 0
+                        new = process.create_time() >= self.marked_at
+                        self.cpu_start[process.pid] = 0.0 if new else seconds
+                except psutil.NoSuchProcess:
+                    continue
+                self.cpu_last[process.pid] = seconds
+
+    def mark(self) -> None:
+        """Start counting CPU now."""
+        self.marked_at = time.time() - 0.01
+        self.marked = True
+        self._sample_cpu()
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds since ``mark()``: the worker's pool child, PostgreSQL's processes."""
+        self._sample_cpu()
+        with self.lock:
+            used = {pid: self.cpu_last[pid] - start for pid, start in self.cpu_start.items()}
+        child = used.pop(self.child_pid, 0.0)
+        return child, sum(used.values())
 
 
 def start_worker(dataset: Path, log: Path, queue: str) -> subprocess.Popen:
@@ -176,6 +269,7 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     from visual_search.encoders import get_encoder  # noqa: PLC0415
     from visual_search.models import BulkJob, BulkJobMode, BulkJobState  # noqa: PLC0415
     from visual_search.outbox import request_sync  # noqa: PLC0415
+    from visual_search.conf import vs_settings  # noqa: PLC0415
     from visual_search.tasks import kick  # noqa: PLC0415
 
     pks = catalogue(dataset, limit)
@@ -187,32 +281,38 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     else:
         vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
     images = decoded(dataset, limit)
-    own_before = encoder_rate(images)
+    own_before, own_cpu_before = encoder_rate(images)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"visual-search-bench-worker-{os.getpid()}.log"
     started = time.perf_counter()
     worker = start_worker(dataset, log, queue)
-    sampler = RssSampler(worker.pid)
+    sampler = RssSampler(worker.pid, postmaster_pid())
     sampler.start()
     try:
         warm = wait_for(
             lambda: "Encoder(s) loaded" in log.read_text(errors="replace"), 300, "the worker's model"
         )
+        loaded_rss = sampler.peak_child  # the child with its model loaded and traced, before any work
         job = BulkJob.objects.create(mode=BulkJobMode.FORCE, encoder=get_encoder().id, total=len(pks))
         request_sync(pks, force=True, job=job)
+        sampler.mark()
         kick(job)
         elapsed = wait_for(
             lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job"
         )
+        child_cpu, postgres_cpu = sampler.cpu()
         job.refresh_from_db()
     finally:
         sampler.stop.set()
         worker.terminate()
         worker.wait(timeout=60)
     end_to_end = len(pks) / elapsed
-    own_after = encoder_rate(images)  # the machine's load drifts: measure the encoder on both sides
+    own_after, own_cpu_after = encoder_rate(images)  # the load drifts: measure the encoder on both sides
     own = (own_before + own_after) / 2
+    batches = len(pks) / int(vs_settings.BATCH_SIZE)
+    logged, loading, writing = worker_cpu(log)
     return {
         "photos": len(images),
+        "inference_batch": int(vs_settings.INFERENCE_BATCH_SIZE),
         "encoder_ips": own,
         "encoder_before": own_before,
         "encoder_after": own_after,
@@ -224,8 +324,19 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
         "elapsed": elapsed,
         "worker_ready_s": warm,
         "peak_child_mib": sampler.peak_child / MIB,
+        "peak_child_file_mib": sampler.peak_child_file / MIB,
+        "loaded_child_mib": loaded_rss / MIB,
         "peak_total_mib": sampler.peak_total / MIB,
         "index": not without_index,
+        # CPU seconds per batch of BATCH_SIZE images
+        "cpu_encoder": (own_cpu_before + own_cpu_after) / 2,
+        "cpu_child": child_cpu / batches,
+        "cpu_loading": loading / batches,
+        "cpu_writing": writing / batches,
+        "cpu_inference": (child_cpu - loading - writing) / batches,
+        "cpu_postgres": postgres_cpu / batches if sampler.postgres else None,
+        "wall_per_batch": elapsed / batches,
+        "logged": logged,
         "load": os.getloadavg(),
         "cpus": os.cpu_count(),
         "start": started,
@@ -239,7 +350,7 @@ def table(r: dict) -> str:
             "| measure | value |",
             "|---|---|",
             f"| photos (clothing-small, real JPEGs about 400x533) | {r['photos']:,} |",
-            f"| encoder alone, decoded images, calls of 32 (forward passes of 8): before / after the bulk run | "
+            f"| encoder alone, decoded images, calls of 32 (forward passes of {r['inference_batch']}): before / after the bulk run | "
             f"{r['encoder_before']:.1f} / {r['encoder_after']:.1f} images/s (mean {r['encoder_ips']:.1f}) |",
             f"| bulk re-embed end to end (files to PostgreSQL rows{'' if r['index'] else ', NO HNSW index'}), "
         f"1 worker, concurrency 1 | {r['bulk_ips']:.1f} images/s |",
@@ -247,8 +358,25 @@ def table(r: dict) -> str:
             f"| job result | {r['done']:,} done, {r['failed']} failed in {r['elapsed']:.1f} s |",
             f"| worker start to model loaded in its child | {r['worker_ready_s']:.1f} s |",
             f"| worker peak RSS: pool child / parent + child | {r['peak_child_mib']:.0f} MiB / {r['peak_total_mib']:.0f} MiB |",
+            f"| pool child's peak RSS before the job (model loaded and traced) | {r['loaded_child_mib']:.0f} MiB |",
+            f"| pool child's RSS at its peak: anonymous / file-backed (library pages) | "
+            f"{r['peak_child_mib'] - r['peak_child_file_mib']:.0f} MiB / {r['peak_child_file_mib']:.0f} MiB |",
             f"| pool child's peak USS (its own pages, without shared libraries) | {r['peak_child_uss_mib']:.0f} MiB |",
             f"| load average (1, 5, 15 min) at the end, {r['cpus']} CPUs | {', '.join(f'{x:.1f}' for x in r['load'])} |",
+            "",
+            "CPU seconds per batch of 32 images (all threads of a process; psutil, and the worker's own log):",
+            "",
+            "| part | core-seconds per batch |",
+            "|---|---:|",
+            f"| encoder alone (crop, resize and inference on decoded images) | {r['cpu_encoder']:.2f} |",
+            f"| worker child: reading, hashing, decoding, crop and resize (reader threads) | {r['cpu_loading']:.2f} |",
+            f"| worker child: inference, planning, claiming, Python (the rest of the child) | {r['cpu_inference']:.2f} |",
+            f"| worker child: writing rows, settling requests (writer thread) | {r['cpu_writing']:.2f} |",
+            f"| PostgreSQL, all its processes (row inserts{', HNSW index' if r['index'] else ''}, WAL, queries) | "
+            + (f"{r['cpu_postgres']:.2f} |" if r["cpu_postgres"] is not None else "not measured (server not local) |"),
+            f"| **end to end, worker child + PostgreSQL** | **{r['cpu_child'] + (r['cpu_postgres'] or 0):.2f}** |",
+            f"| wall seconds per batch end to end, times {r['cpus']} cores: what the machine had | "
+            f"{r['wall_per_batch']:.2f} x {r['cpus']} = {r['wall_per_batch'] * r['cpus']:.2f} |",
         ]
     )
 
@@ -257,10 +385,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--limit", type=int, default=10_000, help="at most this many photos (default: all)")
+    parser.add_argument("--inference-batch-size", type=int,
+                        help="forward passes of this many images, in the worker and the encoder alone "
+                        "(default: INFERENCE_BATCH_SIZE)")
     parser.add_argument("--output", type=Path, help="write the Markdown table here too")
     parser.add_argument("--without-index", action="store_true",
                         help="drop the encoder's HNSW index first (a diagnostic: the pipeline without its cost)")
     args = parser.parse_args()
+    if args.inference_batch_size:  # read by setup_django here and by bulk_settings in the worker
+        os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"] = str(args.inference_batch_size)
     result = run(args.dataset, args.limit, args.without_index)
     text = table(result)
     print(text)

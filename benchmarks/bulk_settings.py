@@ -9,3 +9,5 @@ MEDIA_ROOT = os.environ["VISUAL_SEARCH_BENCH_MEDIA"]  # the dataset folder itsel
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ["VISUAL_SEARCH_BENCH_QUEUE"]
 VISUAL_SEARCH = {**VISUAL_SEARCH, "AUTO_EMBED": False}  # noqa: F405
+if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # bulk.py --inference-batch-size
+    VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])

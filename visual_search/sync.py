@@ -3,7 +3,8 @@
 1. ``plan_sync``: one short transaction reads the products, their images (the
    adapter's bulk hook) and their existing rows, without vectors, in bulk.
 2. ``load_images`` reads, hashes and decodes each image that changed, shrunk
-   to what the encoder uses, and ``embed`` runs the encoders: no transaction
+   to what the encoder uses (and, for encoders that can, turned into the
+   network's input right away), and ``embed`` runs the encoders: no transaction
    or lock is held, so a product delete never waits for inference.
 3. ``write_rows``: one short transaction upserts the rows, only where a row's
    content hash is still what the plan saw (re-checked under the product's lock).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -89,6 +91,7 @@ class _Image:
     force: bool
     content_hash: str = ""
     image: Image.Image | None = None
+    pixels: dict[str, Any] = field(default_factory=dict)  # encoder id -> its prepared input (PreparedPixels)
     error: str = ""
     retry: str = ""
     needs: list[str] = field(default_factory=list)  # encoder ids that must embed it
@@ -107,6 +110,7 @@ class SyncPlan:
     retry: dict[Any, str] = field(default_factory=dict)
     requests: dict[Any, Any] = field(default_factory=dict)  # save-time work owed as the plan saw it
     timings: tuple[float, float] = (0.0, 0.0)  # seconds waiting for decodes, seconds embedding
+    load_cpu: float = 0.0  # CPU seconds its reader threads spent reading, hashing, decoding and preparing
 
 
 def _hash(data: bytes) -> str:
@@ -204,24 +208,43 @@ def _load_one(image: _Image, encoders: list[Encoder], max_bytes: int, size: int)
     if image.needs:
         try:
             image.image = _decode(data, size)
+            _prepare(image, encoders)
         except InvalidImage as exc:
+            image.image = None
             if exc.code == "busy":  # the process's decode budget was full: try again later
                 image.retry = f"{exc.code}: {exc}"
             else:
                 image.error = f"{exc.code}: {exc}"
         except Exception as exc:  # noqa: BLE001 - one bad file never aborts its batch
+            image.image = None
             image.error = f"corrupt: The image could not be decoded: {exc}"
     return image
+
+
+def _prepare(image: _Image, encoders: list[Encoder]) -> None:
+    """Turn the decoded photo into each encoder's input now, in the decoding thread, where encoders can.
+
+    The network's input is several times smaller than the photo, which is dropped
+    once no encoder that needs it is left without its input.
+    """
+    for encoder in encoders:
+        if encoder.id in image.needs and hasattr(encoder, "embed_prepared"):
+            image.pixels[encoder.id] = encoder.prepare(image.image)
+    if all(enc_id in image.pixels for enc_id in image.needs):
+        image.image = None
 
 
 def load_images(plan: SyncPlan, executor: Executor | None = None) -> SyncPlan:
     """Step 2a: read, hash and decode the plan's images (in ``executor``'s threads when given)."""
     max_bytes, size = int(vs_settings.MAX_IMAGE_BYTES), _shrink_size(plan.encoders)
-    if executor is None:
-        for image in plan.images:
-            _load_one(image, plan.encoders, max_bytes, size)
-    else:
-        list(executor.map(lambda i: _load_one(i, plan.encoders, max_bytes, size), plan.images))
+
+    def load(image: _Image) -> float:
+        started = time.thread_time()
+        _load_one(image, plan.encoders, max_bytes, size)
+        return time.thread_time() - started
+
+    runner = map if executor is None else executor.map
+    plan.load_cpu = sum(runner(load, plan.images))
     for image in plan.images:
         if image.retry:
             plan.retry.setdefault(image.product_pk, image.retry)
@@ -235,17 +258,22 @@ def embed(plan: SyncPlan) -> SyncPlan:
         todo = [
             i
             for i, image in enumerate(plan.images)
-            if image.image is not None and encoder.id in image.needs and image.product_pk not in plan.retry
+            if (image.image is not None or encoder.id in image.pixels)
+            and encoder.id in image.needs
+            and image.product_pk not in plan.retry
         ]
         for start in range(0, len(todo), batch):
             chunk = todo[start : start + batch]
             try:
-                out = encoder.embed([plan.images[i].image for i in chunk])
+                if all(encoder.id in plan.images[i].pixels for i in chunk):
+                    out = encoder.embed_prepared([plan.images[i].pixels[encoder.id] for i in chunk])
+                else:
+                    out = encoder.embed([plan.images[i].image for i in chunk])
             except Exception as exc:  # encoders raise anything; the caller retries the batch
                 raise TransientEmbeddingError(f"Encoder {encoder.id} failed: {exc!r}", plan.products) from exc
             plan.vectors.update({(i, encoder.id): vector for i, vector in zip(chunk, out)})
     for image in plan.images:
-        image.image = None  # the batch's pixels are not needed past here
+        image.image, image.pixels = None, {}  # the batch's pixels are not needed past here
     return plan
 
 

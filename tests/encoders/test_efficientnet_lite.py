@@ -161,3 +161,27 @@ print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_prepared_pixels_give_the_same_vectors_as_embed(lite0):
+    # A worker prepares each image in its decoding threads; the vectors must not change.
+    images = [photo("chelsea"), photo("coffee").convert("L"), photo("astronaut").resize((90, 300))]
+    pixels = [lite0.prepare(image) for image in images]
+    assert [(p.shape, p.dtype) for p in pixels] == [((224, 224, 3), np.uint8)] * 3
+    assert np.array_equal(lite0.embed_prepared(pixels, batch_size=2), lite0.embed(images, batch_size=2))
+    assert lite0.embed_prepared([]).shape == (0, 1280)
+
+
+def test_the_model_loads_without_matplotlib_which_later_imports_still_get():
+    code = """
+import sys
+from PIL import Image
+from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder
+EfficientNetLiteEncoder().embed([Image.new("RGB", (64, 64))])
+print("matplotlib" in sys.modules)
+import matplotlib.pyplot
+print("matplotlib" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

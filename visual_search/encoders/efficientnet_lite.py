@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from visual_search.encoders.base import Encoder, to_batch
+from visual_search.encoders.tensorflow_support import PreparedPixels, import_tensorflow
 from visual_search.encoders.torch_checkpoint import CheckpointError, load_state_dict
 
 __all__ = ["EfficientNetLiteEncoder", "build_network"]
@@ -87,7 +88,8 @@ def build_network(state: dict[str, np.ndarray], size: int) -> tuple[Any, Any]:
     Channels, kernel sizes, expansion and block counts are read from the
     tensor shapes; only the stage strides are fixed by the architecture.
     """
-    import keras  # noqa: PLC0415 - TensorFlow loads only when a model is built
+    import_tensorflow()  # TensorFlow loads only when a model is built
+    import keras  # noqa: PLC0415
     from keras import layers  # noqa: PLC0415
 
     weights = _StateDict(state)
@@ -142,7 +144,7 @@ def build_network(state: dict[str, np.ndarray], size: int) -> tuple[Any, Any]:
     return backbone, classifier
 
 
-class EfficientNetLiteEncoder(Encoder):
+class EfficientNetLiteEncoder(PreparedPixels, Encoder):
     """ImageNet EfficientNet-Lite features (1280-d), pooled after the head convolution."""
 
     version = "1"
@@ -158,6 +160,8 @@ class EfficientNetLiteEncoder(Encoder):
             raise ImproperlyConfigured(f"Unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}.")
         self.variant, self.pooling, self.weights_path = variant, pooling, weights_path
         self.package, self.input_size = VARIANTS[variant]
+        # The reference crops input_size/(input_size + 32) of the short side, e.g. 224/256.
+        self.crop_fraction = self.input_size / (self.input_size + 32)
         self.id = f"efficientnet-{variant}" + ("-gem" if pooling == "gem" else "")
         if weights_path:  # other weights make other vectors: never store them under the stock id
             self.id += "-" + re.sub(r"[^A-Za-z0-9._-]+", "-", Path(weights_path).stem)[:40]
@@ -177,7 +181,7 @@ class EfficientNetLiteEncoder(Encoder):
         return found[0]
 
     def _load(self) -> None:
-        import tensorflow as tf  # noqa: PLC0415 - never at import time
+        tf = import_tensorflow()  # never at import time
 
         backbone, classifier = build_network(load_state_dict(self.checkpoint_path()), self.input_size)
         signature = [tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.uint8)]
@@ -202,8 +206,7 @@ class EfficientNetLiteEncoder(Encoder):
         self._features, self._logits = features, logits
 
     def _pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
-        # The reference crops input_size/(input_size + 32) of the short side, e.g. 224/256.
-        return to_batch(images, self.input_size, self.input_size / (self.input_size + 32))
+        return to_batch(images, self.input_size, self.crop_fraction)
 
     def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self._features(self._pixels(images)).numpy()

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from visual_search.encoders.base import Encoder, to_batch
+from visual_search.encoders.tensorflow_support import PreparedPixels, import_tensorflow
 
 __all__ = ["KerasApplicationEncoder", "SavedKerasModelEncoder"]
 
@@ -44,18 +45,19 @@ PREPROCESS_MODES = ("tf", "caffe", "torch", "raw")
 CROP_FRACTION = 0.875
 
 
-class _KerasEncoder(Encoder):
+class _KerasEncoder(PreparedPixels, Encoder):
     """Shared serving path: one ``tf.function`` per process, spatial maps average-pooled."""
 
     version = "1"
     input_size: int
+    crop_fraction = CROP_FRACTION
 
     @abc.abstractmethod
     def _build(self) -> tuple[Any, Any]:
         """Return ``(model, preprocess)``, where ``preprocess`` maps 0-255 RGB to the model's input."""
 
     def _load(self) -> None:
-        import tensorflow as tf  # noqa: PLC0415 - never at import time
+        tf = import_tensorflow()  # never at import time
 
         model, preprocess = self._build()
         width = model.output_shape[-1]
