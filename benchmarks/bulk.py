@@ -54,7 +54,10 @@ def setup_django(dataset: Path, queue: str) -> dict:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
     db["NAME"] = DATABASE
     settings.MEDIA_ROOT = str(dataset)
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False, "TASK_QUEUE": queue}
+    # The app's default encoder (plain EfficientNet-Lite0), not the demo's adapted one; the worker's too.
+    settings.VISUAL_SEARCH = {
+        **{k: v for k, v in settings.VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False, "TASK_QUEUE": queue,
+    }
     if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # --inference-batch-size: both sides alike
         settings.VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
     settings.CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]

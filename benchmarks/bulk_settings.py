@@ -8,6 +8,7 @@ DATABASES["default"]["NAME"] = os.environ["VISUAL_SEARCH_BENCH_DB"]  # noqa: F40
 MEDIA_ROOT = os.environ["VISUAL_SEARCH_BENCH_MEDIA"]  # the dataset folder itself: nothing is copied
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ["VISUAL_SEARCH_BENCH_QUEUE"]
-VISUAL_SEARCH = {**VISUAL_SEARCH, "AUTO_EMBED": False}  # noqa: F405
+# The app's default encoder (plain EfficientNet-Lite0), as in bulk.py's own process.
+VISUAL_SEARCH = {**{k: v for k, v in VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False}  # noqa: F405
 if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # bulk.py --inference-batch-size
     VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
