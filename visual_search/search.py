@@ -254,15 +254,14 @@ def search_by_vector(
 def query_decode_size(encoder: Encoder | None = None) -> int:
     """The short side query photos decode to: ``QUERY_IMAGE_SIZE``, else what the encoder needs.
 
-    By default that is the size catalogue photos decode to for the encoder (its
-    input plus the 32 pixels its centre crop drops), so a query and a catalogue
-    copy of the same photo go through the same resampling; a 1 MP JPEG then
-    decodes at half scale, several milliseconds sooner.
+    By default that is the size catalogue photos decode to for the encoder
+    (``Encoder.decode_size``), so a query and a catalogue copy of the same photo
+    go through the same resampling; a 1 MP JPEG then decodes at half scale,
+    several milliseconds sooner.
     """
     if vs_settings.QUERY_IMAGE_SIZE:
         return int(vs_settings.QUERY_IMAGE_SIZE)
-    encoder = encoder or get_search_encoder()
-    return int(getattr(encoder, "input_size", 224) or 224) + 32
+    return (encoder or get_search_encoder()).decode_size
 
 
 def embed_query_image(image) -> np.ndarray:

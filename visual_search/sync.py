@@ -163,8 +163,7 @@ def plan_sync(
 
 
 def _shrink_size(encoders: list[Encoder]) -> int:
-    # The encoders crop about 224/256 of the short side: keep that much above the largest input size.
-    return max(int(getattr(e, "input_size", 224) or 224) for e in encoders) + 32
+    return max(e.decode_size for e in encoders)
 
 
 def _decode(data: bytes, size: int) -> Image.Image:

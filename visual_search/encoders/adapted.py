@@ -56,6 +56,10 @@ class AdaptedEncoder(Encoder):
                            "benchmarks/similarity_floor.py --encoder ... --store-floor.",
                            head, self.similarity_floor)
 
+    @property
+    def decode_size(self) -> int:
+        return self.base.decode_size
+
     def _load(self) -> None:
         self.base.load()
 

@@ -40,6 +40,15 @@ class Encoder(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} v{self.version} ({self.dimensions}-d)>"
 
+    @property
+    def decode_size(self) -> int:
+        """The short side a photo decodes to (JPEG draft, else a box shrink) before this encoder crops it.
+
+        Its input size plus the 32 pixels a 224/256-style centre crop drops; catalogue photos
+        (``sync``) and query photos (``search``) both decode to it, so they resample alike.
+        """
+        return int(getattr(self, "input_size", 224) or 224) + 32
+
     def load(self) -> None:
         """Build the model once; safe to call repeatedly and from several threads."""
         if self._loaded:
