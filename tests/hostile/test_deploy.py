@@ -46,21 +46,18 @@ def production_env() -> dict:
     }
 
 
+def run_in_production(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python *args`` in the repository under the production settings (``production_env()`` unless ``env``)."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env or production_env(), capture_output=True, text=True, timeout=300
+    )
+
+
 def test_check_deploy_prints_no_warnings():
     # As a deployment does: migrate under the production settings first (it builds their encoder's index).
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input"],
-        cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=300,
-    )
+    migrate = run_in_production("manage.py", "migrate", "--no-input")
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=production_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_in_production("manage.py", "check", "--deploy")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "System check identified no issues (0 silenced).", (
         result.stdout + result.stderr
@@ -68,23 +65,13 @@ def test_check_deploy_prints_no_warnings():
 
 
 def test_production_refuses_to_start_without_a_real_secret_key():
-    env = {**production_env(), "DJANGO_SECRET_KEY": "short"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    result = run_in_production("manage.py", "check", env={**production_env(), "DJANGO_SECRET_KEY": "short"})
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be at least 50" in result.stderr
 
 
 def test_production_sends_security_headers_and_a_strict_csp():
-    result = subprocess.run(
-        [sys.executable, "-c", HEADERS_SCRIPT],
-        cwd=ROOT,
-        env=production_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_in_production("-c", HEADERS_SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
     headers = json.loads(result.stdout.strip().splitlines()[-1])
     assert headers["status"] == 200
@@ -100,26 +87,12 @@ def test_production_sends_security_headers_and_a_strict_csp():
 
 def test_plain_http_is_redirected_to_https_except_the_health_check():
     script = HEADERS_SCRIPT.replace("secure=True", "secure=False")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=production_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_in_production("-c", script)
     headers = json.loads(result.stdout.strip().splitlines()[-1])
     assert (headers["status"], headers["location"]) == (301, "https://shop.example.com/visual-search/")
     # docker-compose's healthcheck calls gunicorn over plain HTTP: it must get an answer, not a redirect.
     health = script.replace('"/visual-search/"', '"/visual-search/health/"')
-    result = subprocess.run(
-        [sys.executable, "-c", health],
-        cwd=ROOT,
-        env=production_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_in_production("-c", health)
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] in (200, 503), result.stderr[-2000:]
 
 
