@@ -96,7 +96,7 @@ def _is_selective(products: QuerySet) -> bool:
 
 
 def _nearest(
-    vectors: Sequence[np.ndarray],
+    vectors: Sequence[np.ndarray | Subquery],
     k: int,
     *,
     encoder: Encoder,
@@ -105,6 +105,8 @@ def _nearest(
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[SearchResult]:
     """The ``k`` searchable products nearest any of ``vectors``, each by its best image, best first.
+
+    ``vectors`` are arrays, or subqueries giving stored vectors (``similar_products``).
 
     Unfiltered and broadly filtered queries walk the HNSW index with pgvector's
     iterative scan, so a filter still yields enough rows; a filter that keeps
