@@ -9,6 +9,7 @@ the rows. The worker's RSS (parent and pool child) is sampled with psutil
 throughout. The catalogue's products point at the dataset's own files.
 
     .venv/bin/python benchmarks/bulk.py --limit 1500 --output /tmp/bulk.md
+    .venv/bin/python benchmarks/bulk.py --runtime keras   # the Keras graph instead of TF Lite
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout
 DATABASE = "visual_search_bench_bulk"
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "clothing-small"
 MIB = 1024 * 1024
+
+
+def runtime_encoder(runtime: str) -> dict:
+    """The app's default encoder run by ``runtime`` (``tflite``, its default, or ``keras``)."""
+    return {"BACKEND": "visual_search.encoders.efficientnet_lite.EfficientNetLiteEncoder",
+            "OPTIONS": {"variant": "lite0", "pooling": "avg", "runtime": runtime}}
 
 
 def setup_django(dataset: Path, queue: str) -> dict:
@@ -60,6 +67,8 @@ def setup_django(dataset: Path, queue: str) -> dict:
     }
     if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # --inference-batch-size: both sides alike
         settings.VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
+    if os.environ.get("BENCH_ENCODER_RUNTIME"):  # --runtime: both sides alike
+        settings.VISUAL_SEARCH["ENCODER"] = runtime_encoder(os.environ["BENCH_ENCODER_RUNTIME"])
     settings.CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
     django.setup()
     call_command("migrate", verbosity=0)
@@ -394,7 +403,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="write the Markdown table here too")
     parser.add_argument("--without-index", action="store_true",
                         help="drop the encoder's HNSW index first (a diagnostic: the pipeline without its cost)")
+    parser.add_argument("--runtime", choices=["tflite", "keras"],
+                        help="run the encoder, here and in the worker, with this runtime (default: the encoder's)")
     args = parser.parse_args()
+    if args.runtime:  # read by setup_django here and by bulk_settings in the worker
+        os.environ["BENCH_ENCODER_RUNTIME"] = args.runtime
     if args.inference_batch_size:  # read by setup_django here and by bulk_settings in the worker
         os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"] = str(args.inference_batch_size)
     result = run(args.dataset, args.limit, args.without_index)

@@ -12,3 +12,7 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ["VISUAL_SEARCH_BENCH_QUEUE"]
 VISUAL_SEARCH = {**{k: v for k, v in VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False}  # noqa: F405
 if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # bulk.py --inference-batch-size
     VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
+if os.environ.get("BENCH_ENCODER_RUNTIME"):  # bulk.py --runtime
+    from benchmarks.bulk import runtime_encoder  # noqa: E402
+
+    VISUAL_SEARCH["ENCODER"] = runtime_encoder(os.environ["BENCH_ENCODER_RUNTIME"])

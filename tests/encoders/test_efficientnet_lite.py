@@ -55,6 +55,7 @@ def test_identity_is_known_without_loading():
     [
         ({"variant": "lite9"}, ImproperlyConfigured),
         ({"pooling": "max"}, ImproperlyConfigured),
+        ({"runtime": "onnx"}, ImproperlyConfigured),
         ({"colour": 1}, TypeError),
     ],
 )
@@ -144,6 +145,49 @@ def test_gem_pooling_is_another_vector_space(lite0):
     avg_vector, gem_vector = lite0.embed(image, batch_size=1), gem.embed(image, batch_size=1)
     assert np.isclose(np.linalg.norm(gem_vector), 1.0, atol=1e-5)
     assert not np.allclose(avg_vector, gem_vector, atol=1e-3)
+
+
+@pytest.mark.parametrize("pooling", ["avg", "gem"])
+def test_tflite_runtime_computes_the_keras_vectors(lite0, pooling):
+    # The runtime is not part of the encoder id, so vectors from either must be interchangeable.
+    tflite = lite0 if pooling == "avg" else EfficientNetLiteEncoder(pooling=pooling)
+    keras = EfficientNetLiteEncoder(pooling=pooling, runtime="keras")
+    assert (tflite.runtime, tflite.id) == ("tflite", keras.id)
+    images = [photo(name) for name in ("chelsea", "coffee", "astronaut", "rocket", "horse")]
+    for batch_size in (1, 5):
+        ours, reference = tflite.embed(images, batch_size=batch_size), keras.embed(images, batch_size=batch_size)
+        assert np.abs(ours - reference).max() < 1e-4
+        assert (ours * reference).sum(axis=1).min() > 0.99999
+    assert keras.classify(images[:1]).argmax() in (TABBY, TIGER_CAT, EGYPTIAN_CAT)
+
+
+def test_converted_model_is_cached_and_then_needs_no_tensorflow(tmp_path):
+    code = """
+import sys
+from pathlib import Path
+from PIL import Image
+from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder
+encoder = EfficientNetLiteEncoder(model_dir=sys.argv[1])
+cached = encoder.tflite_model_path().exists()
+vector = encoder.embed([Image.new("RGB", (64, 64), (200, 30, 30))])
+print(cached, encoder.tflite_model_path().exists(), "tensorflow" in sys.modules, round(float(vector[0, :8].sum()), 4))
+"""
+
+    def run(folder):
+        result = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True, text=True,
+                                timeout=180)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split(), result.stderr
+
+    first, _ = run(tmp_path / "models")
+    assert first[:3] == ["False", "True", "True"]  # converted with TensorFlow, then cached
+    second, _ = run(tmp_path / "models")
+    assert second[:3] == ["True", "True", "False"]  # read from the cache: TensorFlow never imported
+    assert second[3] == first[3]
+    (tmp_path / "not-a-folder").write_text("")
+    uncached, log = run(tmp_path / "not-a-folder" / "models")  # an unwritable cache still embeds
+    assert uncached == ["False", "False", "True", first[3]]
+    assert "Could not cache the converted model" in log
 
 
 def test_no_tensorflow_until_a_model_is_needed():

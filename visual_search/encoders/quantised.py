@@ -12,7 +12,6 @@ Measured against the float encoder in docs/benchmarks.md.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from visual_search.encoders import tflite_runtime
 from visual_search.encoders.efficientnet_lite import EfficientNetLiteEncoder, build_network
 from visual_search.encoders.torch_checkpoint import load_state_dict
 
@@ -27,10 +27,6 @@ __all__ = ["QuantisedEfficientNetLiteEncoder", "convert"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CALIBRATION_LIMIT = 200  # photos fed to the converter's representative dataset
-
-
-def _default_model_dir() -> Path:
-    return Path.home() / ".cache" / "visual-search" / "tflite"
 
 
 def _calibration_photos(folder: str | None) -> list[Image.Image]:
@@ -56,8 +52,8 @@ def _calibration_photos(folder: str | None) -> list[Image.Image]:
     return photos
 
 
-def convert(encoder: EfficientNetLiteEncoder, calibration: Sequence[Image.Image], target: Path) -> Path:
-    """Write the INT8 TF Lite model of ``encoder``'s network (pixels in, pooled features out) to ``target``."""
+def convert(encoder: EfficientNetLiteEncoder, calibration: Sequence[Image.Image]) -> bytes:
+    """The INT8 TF Lite model of ``encoder``'s network (scaled pixels in, pooled features out)."""
     import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads only when converting
 
     size = encoder.input_size
@@ -74,22 +70,7 @@ def convert(encoder: EfficientNetLiteEncoder, calibration: Sequence[Image.Image]
     converter.representative_dataset = lambda: ([batch] for batch in batches)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     # Float in and out: the encoder hands scaled pixels and reads features as the float one does.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".tmp")
-    temporary.write_bytes(converter.convert())
-    temporary.replace(target)
-    return target
-
-
-def _interpreter_class() -> type:
-    """LiteRT's interpreter (``ai-edge-litert``: no TensorFlow import, smaller workers), else TF's deprecated one."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-    except ImportError:
-        import tensorflow as tf  # noqa: PLC0415
-
-        return tf.lite.Interpreter
-    return Interpreter
+    return converter.convert()
 
 
 class QuantisedEfficientNetLiteEncoder(EfficientNetLiteEncoder):
@@ -105,43 +86,27 @@ class QuantisedEfficientNetLiteEncoder(EfficientNetLiteEncoder):
         num_threads: int | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(variant=variant, pooling="avg", **options)
+        super().__init__(variant=variant, pooling="avg", model_dir=model_dir, num_threads=num_threads, **options)
         self.id = f"efficientnet-{variant}-int8"
         if calibration_images:  # another calibration quantises differently: its vectors get their own id
             self.id += "-" + hashlib.sha1(str(Path(calibration_images).resolve()).encode()).hexdigest()[:6]
-        self.model_dir, self.calibration_images, self.num_threads = model_dir, calibration_images, num_threads
-        self._local = threading.local()  # a TF Lite interpreter is not thread-safe: one per thread
+        self.calibration_images = calibration_images
 
     def model_path(self) -> Path:
         """The cached ``.tflite`` file; its name changes with the calibration set, so a new set converts anew."""
         key = hashlib.sha1(f"{self.variant}:{self.calibration_images or 'skimage'}:{self.version}".encode())
-        folder = Path(self.model_dir) if self.model_dir else _default_model_dir()
+        folder = Path(self.model_dir) if self.model_dir else tflite_runtime.default_model_dir()
         return folder / f"efficientnet-{self.variant}-int8-{key.hexdigest()[:10]}.tflite"
 
     def _load(self) -> None:
-        path = self.model_path()
-        if not path.exists():
-            convert(self, _calibration_photos(self.calibration_images), path)
-        self._model_bytes = path.read_bytes()
-
-    def _interpreter(self, batch: int) -> Any:
-        local = self._local
-        if getattr(local, "batch", None) != batch:
-            if not hasattr(local, "interpreter"):
-                local.interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
-            interpreter = local.interpreter
-            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [batch, self.input_size, self.input_size, 3])
-            interpreter.allocate_tensors()
-            local.batch = batch
-        return local.interpreter
+        model = tflite_runtime.cached_model(
+            self.model_path(), lambda: convert(self, _calibration_photos(self.calibration_images))
+        )
+        self._interpreters = tflite_runtime.Interpreters(model, self.num_threads)
 
     @staticmethod
     def _scaled(pixels: np.ndarray) -> np.ndarray:
         return (pixels.astype(np.float32) - 127.0) / 128.0  # as the float encoder scales inside its graph
 
-    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
-        pixels = self._scaled(self._pixels(images))
-        interpreter = self._interpreter(len(pixels))
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels)
-        interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+    def _forward(self, pixels: np.ndarray) -> np.ndarray:
+        return self._interpreters.run(self._scaled(pixels))

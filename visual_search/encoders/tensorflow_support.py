@@ -65,6 +65,10 @@ class PreparedPixels:
     crop_fraction: float
     _features: Callable[[np.ndarray], Any]
 
+    def _forward(self, pixels: np.ndarray) -> np.ndarray:
+        """Raw features for a ``(n, size, size, 3)`` uint8 batch; a backend may run it another way."""
+        return self._features(pixels).numpy()
+
     def prepare(self, image: Image.Image) -> np.ndarray:
         """The ``(input_size, input_size, 3)`` uint8 array ``embed`` would feed the network for ``image``."""
         return to_batch([image], self.input_size, self.crop_fraction)[0]
@@ -72,7 +76,7 @@ class PreparedPixels:
     def embed_prepared(self, pixels: Sequence[np.ndarray], *, batch_size: int | None = None) -> np.ndarray:
         """Unit-length vectors for arrays from ``prepare``, in forward passes of ``batch_size``."""
         def forward(chunk: Sequence[np.ndarray]) -> np.ndarray:
-            return self._features(np.stack(chunk)).numpy()
+            return self._forward(np.stack(chunk))
 
         vectors = l2_normalize(self._in_batches(forward, pixels, self.dimensions, batch_size))
         if vectors.shape != (len(pixels), self.dimensions):
