@@ -181,6 +181,8 @@ print(cached, encoder.tflite_model_path().exists(), "tensorflow" in sys.modules,
 
     first, _ = run(tmp_path / "models")
     assert first[:3] == ["False", "True", "True"]  # converted with TensorFlow, then cached
+    [model] = (tmp_path / "models").glob("*.tflite")  # no temporary file left beside it
+    assert model.stat().st_mode & 0o044 == 0o044  # readable by a worker that runs as another user
     second, _ = run(tmp_path / "models")
     assert second[:3] == ["True", "True", "False"]  # read from the cache: TensorFlow never imported
     assert second[3] == first[3]

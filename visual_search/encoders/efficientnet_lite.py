@@ -216,7 +216,7 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
             self._load_keras()
             return
         model = tflite_runtime.cached_model(self.tflite_model_path(), self.convert_to_tflite)
-        self._interpreters = tflite_runtime.Interpreters(model, self.num_threads)
+        self._network = tflite_runtime.SharedInterpreter(model, self.num_threads)
 
     def _load_keras(self) -> None:
         """Build the Keras graph functions (``_features``, ``_logits``), once."""
@@ -263,7 +263,7 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
 
     def _forward(self, pixels: np.ndarray) -> np.ndarray:
         if self.runtime == "tflite":
-            return self._interpreters.run(pixels)
+            return self._network.run(pixels)
         return self._features(pixels).numpy()
 
     def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:

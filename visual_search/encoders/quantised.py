@@ -102,11 +102,11 @@ class QuantisedEfficientNetLiteEncoder(EfficientNetLiteEncoder):
         model = tflite_runtime.cached_model(
             self.model_path(), lambda: convert(self, _calibration_photos(self.calibration_images))
         )
-        self._interpreters = tflite_runtime.Interpreters(model, self.num_threads)
+        self._network = tflite_runtime.SharedInterpreter(model, self.num_threads)
 
     @staticmethod
     def _scaled(pixels: np.ndarray) -> np.ndarray:
         return (pixels.astype(np.float32) - 127.0) / 128.0  # as the float encoder scales inside its graph
 
     def _forward(self, pixels: np.ndarray) -> np.ndarray:
-        return self._interpreters.run(self._scaled(pixels))
+        return self._network.run(self._scaled(pixels))

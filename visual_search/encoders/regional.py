@@ -27,6 +27,7 @@ class RegionalEfficientNetLiteEncoder(EfficientNetLiteEncoder):
         if pooling != "avg":
             raise ImproperlyConfigured("RegionalEfficientNetLiteEncoder pools by averaging only.")
         super().__init__(variant=variant, pooling="avg", **options)
+        self.runtime = "keras"  # its regional pooling is a graph of its own, never converted
         self.grid = int(grid)
         self.id = f"efficientnet-{variant}-regional{self.grid}"
         self.dimensions = 1280 * (1 + self.grid * self.grid)
