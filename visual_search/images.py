@@ -51,6 +51,8 @@ ORIENTATION = 0x0112
 
 # How long a decode waits for room in the memory budget before the request is told to come back.
 BUDGET_WAIT_SECONDS = 30.0
+#: What a ``busy`` answer asks the client to wait: the decodes in the way finish within seconds.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 class InvalidImage(ValueError):
@@ -64,6 +66,11 @@ class InvalidImage(ValueError):
     def status(self) -> int:
         """The HTTP status a view should answer with (4xx, or 503 when the server is saturated)."""
         return STATUS_BY_CODE.get(self.code, 400)
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds a client should wait before trying again (a ``Retry-After`` header), for ``busy`` only."""
+        return BUSY_RETRY_AFTER_SECONDS if self.code == "busy" else None
 
 
 def open_image(

@@ -164,7 +164,10 @@ class SearchByPhotoView(View):
             image = open_image(upload, target_size=query_decode_size())
         except InvalidImage as exc:
             form.add_error("image", forms.ValidationError(str(exc), code=exc.code))
-            return self.render(request, form, status=_status(form))
+            response = self.render(request, form, status=_status(form))
+            if exc.retry_after:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
         results = search_by_image(image, filters=form.lookups)
         return self.render(request, form, page=self.page(results), query_image=_preview(image))
 

@@ -119,6 +119,21 @@ def test_search_page_get_and_post(client, catalogue):
     assert "chelsea" not in html[: html.index("rocket")]  # the page lists only close matches, rocket first
 
 
+def test_a_saturated_decoder_answers_busy_with_retry_after(api_client, client, catalogue, monkeypatch):
+    import visual_search.images as images  # noqa: PLC0415
+
+    monkeypatch.setattr(images, "BUDGET_WAIT_SECONDS", 0.1)
+    total = int(images._setting("DECODE_MEMORY_BUDGET", None))
+    with images._budget.reserve(total, total):  # another request holds the whole decode budget
+        api = api_client.post(SEARCH_URL, {"image": upload(photo_bytes("coffee"))})
+        page = client.post(reverse("visual_search:search"), {"image": upload(photo_bytes("coffee"))})
+    assert (api.status_code, api.json()["code"], api["Retry-After"]) == (503, "busy", "5")
+    assert (page.status_code, page["Retry-After"]) == (503, "5")
+    assert "too many images" in page.content.decode()
+    after = api_client.post(SEARCH_URL, {"image": upload(photo_bytes("coffee"))})
+    assert after.status_code == 200 and "Retry-After" not in after
+
+
 def test_search_page_explains_a_bad_upload(client, catalogue):
     response = client.post(reverse("visual_search:search"), {"image": upload(b"garbage", "x.jpg")})
     assert response.status_code == 415

@@ -13,10 +13,11 @@ class APIError(exceptions.APIException):
 
     status_code = status.HTTP_400_BAD_REQUEST
 
-    def __init__(self, code: str, detail: str, status_code: int | None = None) -> None:
+    def __init__(self, code: str, detail: str, status_code: int | None = None, *, wait: int | None = None) -> None:
         super().__init__(detail, code)
         if status_code is not None:
             self.status_code = status_code
+        self.wait = wait  # DRF's handler turns it into a Retry-After header
 
 
 def _first_message(errors) -> str:

@@ -137,5 +137,5 @@ class SearchByImageView(VisualSearchAPIView):
             results = search_by_image(params.validated_data["image"], params.validated_data.get("k"), filters)
         except InvalidImage as exc:
             # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
-            raise errors.APIError(exc.code, str(exc), exc.status) from None
+            raise errors.APIError(exc.code, str(exc), exc.status, wait=exc.retry_after) from None
         return Response(ResultPageSerializer(build_result_page(results), context={"request": request}).data)
