@@ -10,6 +10,7 @@
 * ``visual_search.W004``: the Celery broker is not configured (Celery's default amqp://guest@localhost//).
 * ``visual_search.W005``: the broker is Redis but the ``redis`` package is missing (``pip install django-visual-search[redis]``).
 * ``visual_search.W006``: ``visual_search.uploads.UploadGuardMiddleware`` is not in ``MIDDLEWARE``.
+* ``visual_search.W007``: an app the REST API needs (API keys, schema, docs assets) is not in ``INSTALLED_APPS``.
 """
 
 from __future__ import annotations
@@ -113,6 +114,26 @@ def check_upload_middleware(app_configs=None, **kwargs) -> list:
         "The search uploads' guard middleware is not installed: a large upload is read and spooled to disk "
         "before its size is checked, and the search page has no throttle.",
         hint=f'Add "{UPLOAD_MIDDLEWARE}" to MIDDLEWARE, after AuthenticationMiddleware.', id="visual_search.W006",
+    )]
+
+
+#: What ``visual_search.api.urls`` needs installed: DRF, the API keys' model, the schema and its docs page's assets.
+API_APPS = ("rest_framework", "rest_framework_api_key", "drf_spectacular", "drf_spectacular_sidecar")
+
+
+@register("visual_search")
+def check_api_apps(app_configs=None, **kwargs) -> list:
+    """The API's URLs fail to import (API keys) or its docs page breaks (assets) without these apps."""
+    from django.apps import apps  # noqa: PLC0415
+
+    missing = [name for name in API_APPS if not apps.is_installed(name)]
+    if not missing:
+        return []
+    return [Warning(
+        f"The visual_search REST API needs {', '.join(missing)} in INSTALLED_APPS.",
+        hint=f"Add {', '.join(repr(n) for n in missing)} to INSTALLED_APPS before \"visual_search\", or silence "
+        "visual_search.W007 if you do not include visual_search.api.urls.",
+        id="visual_search.W007",
     )]
 
 

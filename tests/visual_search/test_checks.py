@@ -160,3 +160,14 @@ def run_check_warnings() -> str:
     err = io.StringIO()
     call_command("check", stderr=err, stdout=io.StringIO())
     return err.getvalue()
+
+
+@pytest.mark.django_db
+def test_w007_an_app_the_api_needs_is_not_installed():
+    from django.core.checks import run_checks  # noqa: PLC0415
+    from django.test import modify_settings  # noqa: PLC0415
+
+    assert not [m for m in run_checks() if m.id == "visual_search.W007"]
+    with modify_settings(INSTALLED_APPS={"remove": ["rest_framework_api_key", "drf_spectacular_sidecar"]}):
+        [warning] = [m for m in run_checks() if m.id == "visual_search.W007"]
+    assert "rest_framework_api_key, drf_spectacular_sidecar" in warning.msg
