@@ -129,7 +129,7 @@ def _nearest(
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
             # SET LOCAL: scoped to this transaction, so it never leaks through a pooled connection.
             if not exact:
-                _set_hnsw_options(cursor, limit, filtered=bool(filters), using=using)
+                set_hnsw_options(cursor, limit, filtered=bool(filters), using=using)
             rows_seen = 0
             for vector in vectors:
                 rows = list(nearest_images(base, vector, encoder, limit, exact=exact))
@@ -187,8 +187,11 @@ def _candidates(products: QuerySet, filters, exclude_pk, *, exact: bool, using: 
     return base
 
 
-def _set_hnsw_options(cursor, limit: int, *, filtered: bool, using: str) -> None:
-    """The index walk's knobs, transaction-local (``set_config(..., true)`` is ``SET LOCAL``), in one round trip."""
+def set_hnsw_options(cursor, limit: int, *, filtered: bool, using: str) -> None:
+    """The index walk's knobs, transaction-local (``set_config(..., true)`` is ``SET LOCAL``), in one round trip.
+
+    Call it inside a transaction before ``nearest_images()`` (the evaluation's live path does, as searches do).
+    """
     options = {"hnsw.ef_search": min(max(int(vs_settings.HNSW_EF_SEARCH), limit), HNSW_EF_SEARCH_MAX)}
     if _supports_iterative_scan(using):
         # Keeps filtered queries from returning fewer than `limit` rows; results are re-sorted here.

@@ -131,7 +131,7 @@ def store(
 
 def nearest_products(alias: str, encoder: Encoder, vector: np.ndarray, k: int, exclude_pk=None) -> list[tuple]:
     """``(product_pk, distance)`` of the ``k`` nearest products by best image, as ``search`` asks PostgreSQL."""
-    from visual_search.search import _set_hnsw_options, nearest_images  # noqa: PLC0415
+    from visual_search.search import nearest_images, set_hnsw_options  # noqa: PLC0415
 
     base = ProductImageEmbedding.objects.using(alias).ready()
     if exclude_pk is not None:
@@ -139,7 +139,7 @@ def nearest_products(alias: str, encoder: Encoder, vector: np.ndarray, k: int, e
     limit = 4 * k  # search's own over-fetch for products with several images
     while True:
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-            _set_hnsw_options(cursor, limit, filtered=False, using=alias)  # SET LOCALs, as search sets them
+            set_hnsw_options(cursor, limit, filtered=False, using=alias)  # SET LOCALs, as search sets them
             rows = list(nearest_images(base, vector, encoder, limit))
         best: dict = {}
         for pk, distance, _ in rows:
