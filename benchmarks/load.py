@@ -10,6 +10,7 @@ other. Reported: requests/s, p50/p95/p99 per kind, errors (anything but 200),
 and the web workers' peak RSS (sampled every 100 ms).
 
     .venv/bin/python benchmarks/load.py --output /tmp/load.md
+    .venv/bin/python benchmarks/load.py --runtime keras --output /tmp/load-keras.md
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def main() -> None:
     parser.add_argument(
         "--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of query photos (recursive)"
     )
+    parser.add_argument("--runtime", choices=["tflite", "keras"],
+                        help="how the encoder runs in the web workers (default: its own default, tflite)")
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
     args = parser.parse_args()
 
@@ -116,6 +119,7 @@ def main() -> None:
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": "memory://",
         "PYTHONPATH": str(ROOT),
+        **({"BENCH_ENCODER_RUNTIME": args.runtime} if args.runtime else {}),
     }
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_demo")
@@ -220,7 +224,8 @@ def summarise(results, peaks, args, load_before, n_photos, n_products) -> str:
     errors = sum(status != 200 for _, status, _, _ in results)
     lines = [
         f"{args.clients} clients for {args.seconds:.0f} s against gunicorn on 127.0.0.1 "
-        f"({args.workers} workers x {args.threads} threads, config/gunicorn.conf.py); "
+        f"({args.workers} workers x {args.threads} threads, config/gunicorn.conf.py; encoder runtime "
+        f"{args.runtime or 'tflite (default)'}); "
         f"catalogue {n_products} products, "
         f"{n_photos} query photos; {os.cpu_count()} CPUs; load average before {load_before[0]:.2f}, "
         f"after {os.getloadavg()[0]:.2f}.",

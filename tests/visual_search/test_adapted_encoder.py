@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from django.test import override_settings
@@ -81,3 +83,19 @@ def test_results_apply_the_serving_encoders_floor_unless_the_setting_names_one(h
         with override_settings(VISUAL_SEARCH={**base, "SIMILARITY_FLOOR": floor}):  # an explicit number wins
             page = build_result_page(search_by_image(photo_bytes("coffee", quality=70), k=3))
             assert page.floor == floor and page.close_match == (page.items[0].score >= floor)
+
+
+def test_base_options_change_how_the_base_runs_never_its_vectors():
+    from django.conf import settings  # noqa: PLC0415
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    from visual_search.encoders.adapted import AdaptedEncoder  # noqa: PLC0415
+
+    demo_head = str(settings.BASE_DIR / "shop" / "encoder" / "clothing-lite0-v1.npz")
+    default, keras = AdaptedEncoder(demo_head), AdaptedEncoder(demo_head, base_options={"runtime": "keras"})
+    assert (default.base.runtime, keras.base.runtime) == ("tflite", "keras") and default.id == keras.id
+    images = [Image.open(io.BytesIO(photo_bytes(name))) for name in ("chelsea", "coffee")]
+    np.testing.assert_allclose(default.embed(images), keras.embed(images), atol=1e-4)
+    with pytest.raises(ImproperlyConfigured, match="was fitted on efficientnet-lite0"):
+        AdaptedEncoder(demo_head, base_options={"pooling": "gem"})  # another vector space

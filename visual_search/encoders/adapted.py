@@ -8,7 +8,7 @@ similarities are spread, so the base encoder's floor does not carry over)::
 
     VISUAL_SEARCH = {"ENCODER": {
         "BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
-        "OPTIONS": {"head": "/srv/heads/clothing-v1.npz"},
+        "OPTIONS": {"head": "/srv/heads/clothing-v1.npz"},  # + "base_options": {"runtime": "keras"}
     }}
 """
 
@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 class AdaptedEncoder(Encoder):
     """``base`` features (as stored in the head file) through the head, in numpy."""
 
-    def __init__(self, head: str, **options: Any) -> None:
+    def __init__(self, head: str, base_options: dict[str, Any] | None = None, **options: Any) -> None:
+        """``base_options`` override the base encoder's stored options, for how it runs (say
+        ``{"runtime": "keras"}`` on a GPU); an option that changes its vectors is refused."""
         super().__init__(**options)
         from visual_search.encoders import load_encoder  # noqa: PLC0415 - avoids an import cycle
         from visual_search.training import apply_head, load_head  # noqa: PLC0415
@@ -43,7 +45,7 @@ class AdaptedEncoder(Encoder):
             raise ImproperlyConfigured(f"Cannot read the embedding head {head!r}: {exc}") from exc
         self.head_path, self._apply = head, apply_head
         base = self.metadata["base"]
-        self.base = load_encoder(base["backend"], base.get("options"))
+        self.base = load_encoder(base["backend"], {**(base.get("options") or {}), **(base_options or {})})
         if (self.base.id, self.base.version) != (base["id"], base["version"]):
             raise ImproperlyConfigured(f"{head!r} was fitted on {base['id']} v{base['version']}, not {self.base!r}.")
         self.id = f"{self.base.id}-{self.metadata['name']}"
