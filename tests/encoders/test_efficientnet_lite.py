@@ -161,6 +161,18 @@ def test_tflite_runtime_computes_the_keras_vectors(lite0, pooling):
     assert keras.classify(images[:1]).argmax() in (TABBY, TIGER_CAT, EGYPTIAN_CAT)
 
 
+def test_threads_share_one_interpreter_and_get_their_own_vectors(lite0):
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    images = [photo(name) for name in ("chelsea", "coffee", "astronaut", "rocket", "horse", "camera")]
+    alone = lite0.embed(images, batch_size=1)
+    jobs = [(i % len(images), 1 + i % 3) for i in range(24)]  # batch sizes vary: the interpreter is resized
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda job: lite0.embed(images[job[0]:job[0] + job[1]], batch_size=job[1]), jobs))
+    for (start, size), vectors in zip(jobs, together):
+        np.testing.assert_allclose(vectors, alone[start:start + size], atol=1e-5)
+
+
 def test_converted_model_is_cached_and_then_needs_no_tensorflow(tmp_path):
     code = """
 import sys
