@@ -8,8 +8,8 @@ padding and the ``(x - 127) / 128`` input scaling.
 
 By default the Keras network runs as a float32 TensorFlow Lite model
 (``runtime="tflite"``, converted once per machine, see ``tflite_runtime``):
-the same vectors to about 1e-5, 4x faster for one photo and 1.8x for a
-batch of 32 on two cores. ``runtime="keras"`` runs the Keras graph itself.
+the same vectors to about 1e-5, 3.6x faster for one photo and 1.7x for a
+batch of 32 on two cores (docs/benchmarks.md). ``runtime="keras"`` runs the Keras graph itself.
 """
 
 from __future__ import annotations
@@ -17,19 +17,18 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import threading
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
+from visual_search.encoders import tflite_runtime
 from visual_search.encoders.base import Encoder, to_batch
 from visual_search.encoders.tensorflow_support import PreparedPixels, import_tensorflow
-from visual_search.encoders import tflite_runtime
 from visual_search.encoders.torch_checkpoint import CheckpointError, load_state_dict
 
 __all__ = ["EfficientNetLiteEncoder", "build_network"]

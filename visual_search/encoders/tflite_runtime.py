@@ -1,4 +1,4 @@
-"""Running a converted Keras network with TensorFlow Lite (XNNPACK): model cache and per-thread interpreters.
+"""Running a converted Keras network with TensorFlow Lite (XNNPACK): the model cache and a shared interpreter.
 
 A network is converted once per machine (``tf.lite.TFLiteConverter``, which needs
 TensorFlow) and cached as a ``.tflite`` file; later processes read the file and,
