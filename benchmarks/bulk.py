@@ -278,14 +278,14 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     queue = f"vs-bench-{uuid.uuid4().hex[:8]}"
     setup_django(dataset, queue)
-    from visual_search.encoders import get_encoder  # noqa: PLC0415
-    from visual_search.models import BulkJob, BulkJobMode, BulkJobState  # noqa: PLC0415
-    from visual_search.outbox import request_sync  # noqa: PLC0415
     from visual_search.conf import vs_settings  # noqa: PLC0415
-    from visual_search.tasks import kick  # noqa: PLC0415
+    from visual_search.encoders import get_encoder  # noqa: PLC0415
+    from visual_search.indexing.outbox import request_sync  # noqa: PLC0415
+    from visual_search.indexing.tasks import kick  # noqa: PLC0415
+    from visual_search.models import BulkJob, BulkJobMode, BulkJobState  # noqa: PLC0415
 
     pks = catalogue(dataset, limit)
-    from visual_search import vector_index  # noqa: PLC0415
+    from visual_search.indexing import vector_index  # noqa: PLC0415
 
     encoder = get_encoder()
     if without_index:  # to separate the pipeline's own cost from the HNSW index's insert cost

@@ -2,7 +2,7 @@
 
 Each option embeds the same decoded photos at batch 32 in its own fresh process
 (so its peak RSS is its own), alternating float / int8 for ``--rounds`` rounds;
-then ``visual_search.evaluation.evaluate`` scores both on the dataset and the
+then ``visual_search.quality.evaluation.evaluate`` scores both on the dataset and the
 cached vectors give the cosine between them. The INT8 model is calibrated on
 the catalogue photos (train), never on the test queries.
 
@@ -48,7 +48,7 @@ def child(option: str, dataset: Path, model_dir: Path, images: int, seconds: flo
     setup()
     from PIL import Image  # noqa: PLC0415
 
-    from visual_search.evaluation.run import resolve_encoder  # noqa: PLC0415
+    from visual_search.quality.evaluation.run import resolve_encoder  # noqa: PLC0415
 
     _, encoder = resolve_encoder(specs(dataset, model_dir)[option])
     paths = sorted((dataset / "test").rglob("*.jpg"))[:images]
@@ -94,9 +94,9 @@ def main() -> None:
             print(timings[option][-1], flush=True)
 
     setup()
-    from visual_search.evaluation import evaluate  # noqa: PLC0415
-    from visual_search.evaluation.cache import embed_paths  # noqa: PLC0415
-    from visual_search.evaluation.run import resolve_encoder  # noqa: PLC0415
+    from visual_search.quality.evaluation import evaluate  # noqa: PLC0415
+    from visual_search.quality.evaluation.cache import embed_paths  # noqa: PLC0415
+    from visual_search.quality.evaluation.run import resolve_encoder  # noqa: PLC0415
 
     result = evaluate(args.dataset, encoders=list(specs(args.dataset, args.model_dir).values()),
                       cache_dir=args.cache_dir, progress=print)

@@ -101,8 +101,8 @@ def measure_similar(index, categories, queries, ef_search: int) -> list[tuple]:
     from django.conf import settings  # noqa: PLC0415
     from django.test.utils import override_settings  # noqa: PLC0415
 
-    from visual_search.search import similar_products  # noqa: PLC0415
-    from visual_search.search_benchmark import recall_at, time_calls  # noqa: PLC0415
+    from benchmarks.vectors import recall_at, time_calls  # noqa: PLC0415
+    from visual_search.search.service import similar_products  # noqa: PLC0415
 
     rows = []
     for name in ("none", "ten", "one"):
@@ -152,7 +152,7 @@ def measure_http(db: dict, photos: list[bytes], key: str, runtime: str) -> dict:
     """Search-by-photo through gunicorn: the first search of a fresh worker (cold and warmed), then p50/p95/p99."""
     import requests  # noqa: PLC0415
 
-    from visual_search.search_benchmark import time_calls  # noqa: PLC0415
+    from benchmarks.vectors import time_calls  # noqa: PLC0415
 
     headers = {"Authorization": f"Api-Key {key}"}
     out = {}
@@ -197,8 +197,8 @@ def main() -> None:
     args = parser.parse_args()
 
     db = setup_django()
+    from benchmarks.vectors import ExactIndex, build_index, load_vectors, perturbed_copies  # noqa: PLC0415
     from visual_search.encoders import load_encoder  # noqa: PLC0415
-    from visual_search.search_benchmark import ExactIndex, build_index, load_vectors, perturbed_copies  # noqa: PLC0415
 
     encoder = load_encoder("visual_search.encoders.efficientnet_lite.EfficientNetLiteEncoder",
                            {"variant": "lite0", "pooling": "avg"})
@@ -209,7 +209,7 @@ def main() -> None:
         pks, categories = load_products(args.scale, rng, write=False)
     else:
         pks, categories = load_products(args.scale, rng)
-        from visual_search import vector_index  # noqa: PLC0415
+        from visual_search.indexing import vector_index  # noqa: PLC0415
 
         vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
         start = time.perf_counter()

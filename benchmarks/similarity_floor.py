@@ -127,7 +127,7 @@ def main() -> None:
     import django  # noqa: PLC0415
 
     django.setup()
-    from visual_search.evaluation.run import resolve_encoder  # noqa: PLC0415
+    from visual_search.quality.evaluation.run import resolve_encoder  # noqa: PLC0415
 
     _, encoder = resolve_encoder(args.encoder)
     if args.store_floor and not hasattr(encoder, "head_path"):
@@ -168,7 +168,7 @@ def main() -> None:
           f"copies above it {np.mean(copy_best >= floor):.3f}; {type(encoder).__name__}.similarity_floor "
           f"is {encoder.similarity_floor}")
     if args.store_floor:
-        from visual_search.training import store_similarity_floor  # noqa: PLC0415
+        from visual_search.quality.training import store_similarity_floor  # noqa: PLC0415
 
         calibration = {
             "script": "benchmarks/similarity_floor.py", "dataset": args.dataset.name,

@@ -3,7 +3,7 @@
 ``celery -A config beat`` (or a worker started with ``-B``) runs the sweep that
 re-sends work owed whose task was lost: every minute, or every
 ``VISUAL_SEARCH_SWEEP_SECONDS``. The encoder is loaded in each worker child as
-it starts, by the app's own ``worker_process_init`` receiver (``visual_search.tasks``).
+it starts, by the app's own ``worker_process_init`` receiver (``visual_search.indexing.tasks``).
 """
 
 import os

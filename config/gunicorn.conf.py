@@ -87,12 +87,12 @@ def post_request(worker, req, environ, resp):
 
 def post_worker_init(worker):
     """Warm the worker: URL patterns imported, encoder loaded and run once."""
+    import time
+
     from django.db import connections
     from django.urls import get_resolver
 
-    import time
-
-    from visual_search.search import warm_up
+    from visual_search.search.service import warm_up
 
     start = time.perf_counter()
     get_resolver().url_patterns  # noqa: B018 - imports every view module now, not on the first request

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
-from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
-from visual_search.duplicates_admin import DuplicateProductsMixin
-from visual_search.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
+from visual_search.web.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
+from visual_search.web.duplicates_admin import DuplicateProductsMixin
+from visual_search.web.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
 
 
 @admin.register(Category)

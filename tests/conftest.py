@@ -108,7 +108,7 @@ def _no_serving_encoder_left_by_other_processes(request):
 
         with request.getfixturevalue("django_db_blocker").unblock():
             StoredEncoder.objects.all().delete()
-        from visual_search import encoder_switch  # noqa: PLC0415
+        from visual_search.indexing import encoder_switch  # noqa: PLC0415
 
         encoder_switch.clear_caches()  # nor a process-local memory of one
     yield

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
 
 from visual_search.conf import get_product_model, vs_settings
-
-if TYPE_CHECKING:
-    from visual_search.filters import SearchFilter
+from visual_search.filters import SearchFilter
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ class VisualSearchConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from visual_search import checks, signal_handlers  # noqa: F401,PLC0415 - registers checks
+        from visual_search import checks  # noqa: F401,PLC0415 - registers checks
+        from visual_search.indexing import signal_handlers  # noqa: F401,PLC0415 - registers checks
 
         signal_handlers.connect()
         post_migrate.connect(signal_handlers.create_vector_index, sender=self,

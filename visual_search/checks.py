@@ -9,7 +9,7 @@
 * ``visual_search.W003``: no Celery app of the project's is loaded, so tasks would go through Celery's default app.
 * ``visual_search.W004``: the Celery broker is not configured (Celery's default amqp://guest@localhost//).
 * ``visual_search.W005``: the broker is Redis but the ``redis`` package is missing (``pip install django-visual-search[redis]``).
-* ``visual_search.W006``: ``visual_search.uploads.UploadGuardMiddleware`` is not in ``MIDDLEWARE``.
+* ``visual_search.W006``: ``visual_search.search.uploads.UploadGuardMiddleware`` is not in ``MIDDLEWARE``.
 * ``visual_search.W007``: an app the REST API needs (API keys, schema, docs assets) is not in ``INSTALLED_APPS``.
 """
 
@@ -49,7 +49,7 @@ def _configured_encoder(errors: list):
 @register("visual_search")
 def check_database(app_configs=None, databases=None, **kwargs) -> list:
     """pgvector present, stored vectors matching the encoder, index built."""
-    from visual_search import vector_index  # noqa: PLC0415
+    from visual_search.indexing import vector_index  # noqa: PLC0415
     from visual_search.models import ProductImageEmbedding  # noqa: PLC0415
 
     errors: list = []
@@ -100,7 +100,7 @@ def check_database(app_configs=None, databases=None, **kwargs) -> list:
     return errors
 
 
-UPLOAD_MIDDLEWARE = "visual_search.uploads.UploadGuardMiddleware"
+UPLOAD_MIDDLEWARE = "visual_search.search.uploads.UploadGuardMiddleware"
 
 
 @register("visual_search", "security")

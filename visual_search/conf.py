@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     # Query photos decode (JPEG draft, else a box shrink) to a short side of at least this; None: the
     # size catalogue photos decode to for the search encoder (its input + 32, 256 for Lite0).
     "QUERY_IMAGE_SIZE": None,
-    # Keep each photo searched by, re-encoded, for this many days (visual_search.query_photos); None keeps none.
+    # Keep each photo searched by, re-encoded, for this many days (visual_search.search.query_photos); None keeps none.
     "QUERY_PHOTO_RETENTION_DAYS": None,
     # Reverse proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR only).
     "TRUSTED_PROXIES": 0,
@@ -196,9 +196,6 @@ def get_product_model():
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTINGS_NAME, PRODUCT_MODEL_SETTING):
         vs_settings.reload()
-        from visual_search import encoders  # noqa: PLC0415 - avoid import cycle at module load
-
-        encoders.get_encoder.cache_clear()
 
 
 setting_changed.connect(_reload)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from visual_search.adapters import ProductAdapter, get_adapter
+from visual_search.conf import vs_settings
 
 TYPES = ("string", "integer", "decimal", "boolean")
 _TRUE = {"true", "1", "yes", "on"}
@@ -82,7 +82,7 @@ class SearchFilter:
 def parse_filters(
     params: Mapping[str, Any],
     *,
-    adapter: ProductAdapter | None = None,
+    adapter: Any = None,
     ignore: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Validate request parameters against the adapter's filters; return ``{orm_lookup: value}``.
@@ -91,7 +91,8 @@ def parse_filters(
     means "no filter". Raises ``FilterError`` (code ``unknown_filter`` or
     ``invalid_filter``) for anything else.
     """
-    declared = (adapter or get_adapter()).get_filters()
+    # An adapter instance (anything with get_filters()); the configured one by default.
+    declared = (adapter or vs_settings.ADAPTER()).get_filters()
     skipped = set(ignore)
     lookups: dict[str, Any] = {}
     for name in params:

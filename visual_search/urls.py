@@ -1,7 +1,7 @@
 from django.urls import path
 
-from visual_search import views
-from visual_search.health import health_view
+from visual_search.indexing.health import health_view
+from visual_search.web import views
 
 app_name = "visual_search"
 

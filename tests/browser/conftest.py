@@ -119,7 +119,7 @@ def catalogue(server, settings):
 
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": DEMO_ENCODER}
     from shop.models import Product
-    from visual_search.bulk import reembed_in_process
+    from visual_search.indexing.bulk import reembed_in_process
 
     import_demo_photos(per_category=SEEDED_PER_CATEGORY)
     result = reembed_in_process(list(Product.objects.values_list("pk", flat=True)))

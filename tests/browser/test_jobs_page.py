@@ -15,9 +15,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from shop.models import Category, Product
-from visual_search import jobs
+from visual_search.indexing import jobs
+from visual_search.indexing.tasks import drain_owed
 from visual_search.models import SyncRequest
-from visual_search.tasks import drain_owed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

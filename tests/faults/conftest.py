@@ -19,9 +19,9 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
+from tests.catalogue import category, make_product  # noqa: F401 - fixtures shared with these tests
 from tests.conftest import ROOT, wait_for
 from tests.faults.proxy import FaultProxy
-from tests.visual_search.conftest import category, make_product  # noqa: F401 - fixtures shared with these tests
 
 #: What every fault-test worker runs with: fast failure detection, so a test takes seconds, not hours.
 FAST = {
@@ -206,8 +206,8 @@ def db_proxy():
 @pytest.fixture
 def catalogue(make_product):
     """``make(n)``: n products with a real photo each, their save-time work already done."""
+    from visual_search.indexing.sync import sync_products  # noqa: PLC0415
     from visual_search.models import SyncRequest  # noqa: PLC0415
-    from visual_search.sync import sync_products  # noqa: PLC0415
 
     def make(n: int, photos=("chelsea", "coffee", "astronaut", "rocket")) -> list:
         from config.celery import app  # noqa: PLC0415

@@ -17,11 +17,11 @@ from PIL import Image
 
 from shop.models import Product, ProductImage
 from tests.conftest import ROOT
-from visual_search import outbox
-from visual_search.jobs import select_products
+from visual_search.indexing import outbox
+from visual_search.indexing.jobs import select_products
+from visual_search.indexing.progress import catalogue_progress
+from visual_search.indexing.tasks import embed_products, sweep_now
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding, SyncRequest
-from visual_search.progress import catalogue_progress
-from visual_search.tasks import embed_products, sweep_now
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from tests.conftest import wait_for
 from tests.faults.test_lost_work import deadly_png
+from visual_search.indexing.outbox import request_sync
+from visual_search.indexing.tasks import kick
 from visual_search.models import (
     BulkJob,
     BulkJobMode,
@@ -24,8 +26,6 @@ from visual_search.models import (
     ProductImageEmbedding,
     SyncRequest,
 )
-from visual_search.outbox import request_sync
-from visual_search.tasks import kick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.hostile.conftest import API_URL, PAGE_URL
 from tests.hostile.make_corpus import build_corpus
-from visual_search import query_photos
+from visual_search.search import query_photos
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client, RequestFactory
 
 from tests.hostile.conftest import API_URL, PAGE_URL, api_error_code, page_error_code
-from visual_search.throttling import client_address
+from visual_search.search.throttling import client_address
 
 pytestmark = pytest.mark.django_db
 

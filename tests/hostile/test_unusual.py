@@ -18,7 +18,7 @@ from PIL import Image
 from tests.conftest import ROOT
 from tests.hostile.conftest import API_URL
 from tests.hostile.make_corpus import ORIENTATION, png16_rgb, raw_png, worst_case_png
-from visual_search.search import embed_query_image
+from visual_search.search.service import embed_query_image
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_one_pixel_and_flat_images_embed_to_finite_vectors():
 def catalogue(settings):
     """Three demo-shop products, one photo each, embedded by the real encoder."""
     from shop.models import Category, Product  # noqa: PLC0415
-    from visual_search.sync import sync_products  # noqa: PLC0415
+    from visual_search.indexing.sync import sync_products  # noqa: PLC0415
 
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False, "API_THROTTLE_RATES": {}}
     category = Category.objects.create(name="Things", slug="things")

@@ -19,9 +19,9 @@ from PIL import Image
 from shop.catalogue import import_demo_photos
 from shop.models import Product
 from tests.conftest import ROOT, photo_bytes
-from visual_search.bulk import reembed_in_process
-from visual_search.results import build_result_page
-from visual_search.search import search_by_image
+from visual_search.indexing.bulk import reembed_in_process
+from visual_search.search.results import build_result_page
+from visual_search.search.service import search_by_image
 
 DATASET = Path(ROOT.parent / "shared" / "datasets" / "clothing-small")
 DEMO_PHOTOS = ROOT / "shop" / "demo_photos"

@@ -1,4 +1,4 @@
-"""What the API reads and writes; results come from ``visual_search.results`` (the one results path)."""
+"""What the API reads and writes; results come from ``visual_search.search.results`` (the one results path)."""
 
 from __future__ import annotations
 

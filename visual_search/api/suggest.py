@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from visual_search.adapters import get_adapter
 from visual_search.api.schema import COMMON_ERRORS, error
 from visual_search.api.views import VisualSearchAPIView
-from visual_search.suggest import suggest_category
+from visual_search.quality.suggest import suggest_category
 
 MAX_NEIGHBOURS = 50
 

@@ -13,7 +13,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_api_key.models import AbstractAPIKey
 
 from visual_search.conf import vs_settings
-from visual_search.throttling import ClientAddressMixin
+from visual_search.search.throttling import ClientAddressMixin
 
 
 class CallerRateThrottle(ClientAddressMixin, SimpleRateThrottle):

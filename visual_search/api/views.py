@@ -29,8 +29,8 @@ from visual_search.api.serializers import (
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, parse_filters
 from visual_search.images import InvalidImage
-from visual_search.results import build_result_page
-from visual_search.search import search_by_image, similar_products
+from visual_search.search.results import build_result_page
+from visual_search.search.service import search_by_image, similar_products
 
 
 def _instances(setting: str) -> list:

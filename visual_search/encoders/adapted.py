@@ -22,7 +22,9 @@ import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
+from visual_search.encoders import load_encoder
 from visual_search.encoders.base import Encoder
+from visual_search.encoders.heads import apply_head, load_head
 
 __all__ = ["AdaptedEncoder"]
 
@@ -36,9 +38,6 @@ class AdaptedEncoder(Encoder):
         """``base_options`` override the base encoder's stored options, for how it runs (say
         ``{"runtime": "keras"}`` on a GPU); an option that changes its vectors is refused."""
         super().__init__(**options)
-        from visual_search.encoders import load_encoder  # noqa: PLC0415 - avoids an import cycle
-        from visual_search.training import apply_head, load_head  # noqa: PLC0415
-
         try:
             self.weights, self.metadata = load_head(head)
         except (OSError, ValueError, KeyError) as exc:

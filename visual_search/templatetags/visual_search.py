@@ -7,8 +7,8 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from visual_search.conf import vs_settings
-from visual_search.results import build_result_page
-from visual_search.search import similar_products
+from visual_search.search.results import build_result_page
+from visual_search.search.service import similar_products
 
 register = template.Library()
 

@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from config import embedded
-from visual_search.progress import catalogue_progress
+from visual_search.indexing.progress import catalogue_progress
 
 ROOT = Path(settings.BASE_DIR)
 

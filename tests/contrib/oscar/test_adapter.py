@@ -160,7 +160,7 @@ def catalogue(make_product):
 )
 def test_filters_by_category_price_and_availability(catalogue, params, expected):
     from visual_search.filters import parse_filters
-    from visual_search.search import similar_products
+    from visual_search.search.service import similar_products
 
     lookups = parse_filters(params)
     names = {product.pk: name for name, product in catalogue.items() if name != "children"}

@@ -6,8 +6,8 @@ import pytest
 from django.contrib import admin
 from oscar.apps.catalogue.admin import ProductAdmin as OscarProductAdmin
 
-from visual_search.admin import EmbeddingStatusMixin, reembed_products
 from visual_search.models import ProductImageEmbedding
+from visual_search.web.admin import EmbeddingStatusMixin, reembed_products
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("thumbnail_encoder")]
 

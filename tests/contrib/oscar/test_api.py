@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.api_clients import api_client, api_key, fresh_throttles  # noqa: F401
 from tests.contrib.oscar.test_adapter import catalogue  # noqa: F401 - the shared fixture
-from tests.visual_search.api_clients import api_client, api_key, fresh_throttles  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("thumbnail_encoder")]
 

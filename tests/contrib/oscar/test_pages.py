@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from tests.conftest import photo_bytes
-from visual_search.search import similar_products
+from visual_search.search.service import similar_products
 
 pytestmark = pytest.mark.django_db
 

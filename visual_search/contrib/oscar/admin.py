@@ -13,8 +13,8 @@ from importlib import import_module
 from django.apps import apps
 from django.contrib import admin
 
-from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
 from visual_search.conf import get_product_model
+from visual_search.web.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
 
 
 def with_embedding_status(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:

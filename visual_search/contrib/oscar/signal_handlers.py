@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, post_save
 
 from visual_search.conf import get_product_model, vs_settings
-from visual_search.signal_handlers import schedule_embedding
+from visual_search.indexing.signal_handlers import schedule_embedding
 
 
 def child_changed(sender, instance, raw: bool = False, using: str = "default", **kwargs) -> None:

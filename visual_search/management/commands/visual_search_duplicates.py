@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from visual_search.adapters import get_adapter
-from visual_search.duplicates import DEFAULT_THRESHOLD, find_duplicates
+from visual_search.quality.duplicates import DEFAULT_THRESHOLD, find_duplicates
 
 
 class Command(BaseCommand):

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from visual_search import encoder_switch
-from visual_search.encoders import get_encoder, get_search_encoder
+from visual_search.encoders import get_encoder
+from visual_search.indexing import encoder_switch
+from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.models import ProductImageEmbedding, StoredEncoder
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from visual_search.evaluation import evaluate
-from visual_search.evaluation.run import ALIASES, DEFAULT_ENCODERS
+from visual_search.quality.evaluation import evaluate
+from visual_search.quality.evaluation.run import ALIASES, DEFAULT_ENCODERS
 
 
 class Command(BaseCommand):
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             options["json_path"].write_text(result.to_json() + "\n")
             self.stdout.write(f"JSON: {options['json_path']}")
         if options["report"]:
-            from visual_search.evaluation.report import write_report  # noqa: PLC0415 - needs matplotlib
+            from visual_search.quality.evaluation.report import write_report  # noqa: PLC0415 - needs matplotlib
 
             self.stdout.write(f"Report: {write_report(result, options['report'])}")
 

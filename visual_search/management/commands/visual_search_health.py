@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from visual_search.health import run_checks
+from visual_search.indexing.health import run_checks
 
 
 class Command(BaseCommand):

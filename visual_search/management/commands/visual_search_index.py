@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from visual_search.encoders import get_encoder
-from visual_search.vector_index import drop_hnsw_index, ensure_hnsw_index, index_name
+from visual_search.indexing.vector_index import drop_hnsw_index, ensure_hnsw_index, index_name
 
 
 class Command(BaseCommand):

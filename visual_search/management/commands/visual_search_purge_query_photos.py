@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from visual_search import query_photos
+from visual_search.search import query_photos
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from visual_search import jobs
 from visual_search.encoders import get_encoder
+from visual_search.indexing import jobs
 from visual_search.models import BulkJob, BulkJobState
 
 
@@ -67,7 +67,7 @@ class Command(BaseCommand):
 
     def _follow(self, job: BulkJob, timeout: float, *, in_process: bool) -> None:
         """Show the job's progress until it ends; with ``in_process``, do its work here meanwhile."""
-        from visual_search.tasks import drain_owed  # noqa: PLC0415 - Celery stays out unless needed
+        from visual_search.indexing.tasks import drain_owed  # noqa: PLC0415 - Celery stays out unless needed
 
         start = last_move = time.monotonic()
         warned = False

@@ -7,11 +7,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from visual_search import encoder_switch, jobs
 from visual_search.encoders import get_encoder
+from visual_search.indexing import encoder_switch, jobs
+from visual_search.indexing.progress import catalogue_progress
+from visual_search.indexing.vector_index import index_exists, index_name
 from visual_search.models import BulkJob, SyncRequest
-from visual_search.progress import catalogue_progress
-from visual_search.vector_index import index_exists, index_name
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from visual_search import outbox
+from visual_search.indexing import outbox
+from visual_search.indexing.tasks import sweep_now
 from visual_search.models import SyncRequest
-from visual_search.tasks import sweep_now
 
 
 class Command(BaseCommand):

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from visual_search.evaluation import load_evaluation_set
-from visual_search.evaluation.cache import default_cache_dir, embed_paths
-from visual_search.evaluation.run import resolve_encoder
+from visual_search.quality.evaluation import load_evaluation_set
+from visual_search.quality.evaluation.cache import default_cache_dir, embed_paths
+from visual_search.quality.evaluation.run import resolve_encoder
 
 
 class Command(BaseCommand):
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--cache-dir", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from visual_search.training import fit_head, held_out_check, save_head  # noqa: PLC0415
+        from visual_search.quality.training import fit_head, held_out_check, save_head  # noqa: PLC0415
 
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", options["name"]):
             raise CommandError("--name may only hold letters, digits, - and _ (it becomes part of the encoder id).")

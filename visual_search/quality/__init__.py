@@ -1,0 +1,1 @@
+"""Measuring and improving results: evaluation, training a head, category suggestion, duplicates."""

@@ -1,0 +1,148 @@
+"""The one results path: ranked search hits -> what a page, a tag or the API shows.
+
+Public API::
+
+    from visual_search.search.results import build_result_page, ResultPage, ResultItem
+
+    page = build_result_page(similar_products(product, k=12))   # or search_by_image / search_by_vector
+    page.close_match        # bool: the best result reaches the similarity floor (similarity_floor())
+    page.items              # list[ResultItem], best first
+    page.matches            # the items at or above the floor
+    page.others             # the items below it (show them, if at all, as "nearest items")
+    page.floor              # the floor that was applied
+
+    item.product, item.pk, item.title, item.url, item.image_url (a thumbnail),
+    item.price (Decimal | None), item.in_stock (bool | None), item.score (cosine similarity),
+    item.distance, item.relevance ("near_identical" | "similar" | "not_close"),
+    item.relevance_label (translated words), item.is_match, item.matched_image (the image key)
+
+Everything shown of a product comes from the adapter's bulk ``get_display()``,
+called once per page, so a page of k results costs the same number of queries
+for every k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model
+from django.utils.translation import gettext_lazy as _
+
+from visual_search.adapters import ProductAdapter, ProductDisplay, get_adapter
+from visual_search.conf import vs_settings
+from visual_search.search.service import SearchResult
+
+#: At or above this cosine similarity a result is (nearly) the same picture: a crop, a re-encode.
+NEAR_IDENTICAL_SCORE = 0.9
+
+RELEVANCE_LABELS = {
+    "near_identical": _("Near-identical"),
+    "similar": _("Similar"),
+    "not_close": _("Not a close match"),
+}
+
+
+def similarity_floor() -> float:
+    """``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` when set, else the floor calibrated for the serving encoder.
+
+    Scores come from the encoder searches are served from, so its floor is the one that fits them,
+    also during an encoder switch.
+    """
+    configured = vs_settings.SIMILARITY_FLOOR
+    if configured is not None:
+        return float(configured)
+    from visual_search.indexing.encoder_switch import serving_encoder  # noqa: PLC0415 - reads the database
+
+    return float(serving_encoder(record=False).similarity_floor)
+
+
+def relevance(score: float, floor: float) -> str:
+    """A stable code for how close a score is: ``near_identical``, ``similar`` or ``not_close``."""
+    if score >= max(NEAR_IDENTICAL_SCORE, floor):
+        return "near_identical"
+    return "similar" if score >= floor else "not_close"
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One ranked product as every surface shows it."""
+
+    product: Model
+    pk: Any
+    title: str
+    url: str | None
+    image_url: str | None
+    price: Decimal | None
+    in_stock: bool | None
+    score: float
+    distance: float
+    relevance: str
+    matched_image: str
+
+    @property
+    def is_match(self) -> bool:
+        return self.relevance != "not_close"
+
+    @property
+    def relevance_label(self) -> str:
+        return str(RELEVANCE_LABELS[self.relevance])
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """Ranked items plus whether anything in the catalogue is close at all."""
+
+    items: list[ResultItem] = field(default_factory=list)
+    floor: float = 0.0
+
+    @property
+    def close_match(self) -> bool:
+        return bool(self.items) and self.items[0].is_match
+
+    @property
+    def matches(self) -> list[ResultItem]:
+        return [item for item in self.items if item.is_match]
+
+    @property
+    def others(self) -> list[ResultItem]:
+        return [item for item in self.items if not item.is_match]
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def build_result_page(
+    results: Sequence[SearchResult],
+    *,
+    floor: float | None = None,
+    adapter: ProductAdapter | None = None,
+) -> ResultPage:
+    """Turn ranked ``SearchResult``s into a ``ResultPage``; one ``adapter.get_display()`` call for all."""
+    floor = similarity_floor() if floor is None else float(floor)
+    adapter = adapter or get_adapter()
+    displays = adapter.get_display([r.product for r in results]) if results else {}
+    items = []
+    for r in results:
+        shown = displays.get(r.product.pk) or ProductDisplay(title=str(r.product))
+        items.append(
+            ResultItem(
+                product=r.product,
+                pk=r.product.pk,
+                title=shown.title,
+                url=shown.url,
+                image_url=shown.image_url,
+                price=shown.price,
+                in_stock=shown.in_stock,
+                score=r.score,
+                distance=r.distance,
+                relevance=relevance(r.score, floor),
+                matched_image=r.image_key,
+            )
+        )
+    return ResultPage(items=items, floor=floor)

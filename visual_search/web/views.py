@@ -1,0 +1,204 @@
+"""HTML view: search the catalogue by photo, or for products like one product.
+
+The page is a plain form that works without JavaScript. ``static/visual_search/search.js``
+enhances it: it posts the same form with ``fetch`` and the header
+``X-Visual-Search-Fragment: 1``, and gets back only the results fragment.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from django import forms
+from django.core.exceptions import FieldError, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from visual_search.adapters import ProductAdapter, get_adapter
+from visual_search.conf import vs_settings
+from visual_search.filters import FilterError, SearchFilter, parse_filters
+from visual_search.images import STATUS_BY_CODE, InvalidImage, open_image
+from visual_search.search.results import ResultPage, build_result_page
+from visual_search.search.service import query_decode_size, search_by_image, similar_products
+
+FRAGMENT_HEADER = "X-Visual-Search-Fragment"
+#: The long side of the copy of the query photo shown beside its results (no JavaScript needed).
+QUERY_PREVIEW_SIZE = 320
+#: At most this many values of a text filter become a drop-down; more stay a text box.
+MAX_FILTER_CHOICES = 50
+
+
+def megabytes(size: int) -> str:
+    """``10 MB`` for 10,485,760 bytes, ``1.5 MB`` for 1,572,864: how people say file sizes."""
+    value = size / (1024 * 1024)
+    value = round(value, 1) if value >= 0.1 else round(value, 2)
+    return _("%(size)s MB") % {"size": number_format(value, 0 if value == int(value) else None)}
+
+
+class PhotoSearchForm(forms.Form):
+    """A photo plus the adapter's declared filters, each as a form field."""
+
+    image = forms.FileField(
+        label=gettext_lazy("Photo"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+
+    def __init__(self, *args, adapter: ProductAdapter | None = None, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.adapter = adapter or get_adapter()
+        self.filter_names = []
+        for name, spec in self.adapter.get_filters().items():
+            self.fields[name] = self._filter_field(name, spec)
+            self.filter_names.append(name)
+        self.lookups: dict = {}
+
+    def _filter_field(self, name: str, spec: SearchFilter) -> forms.Field:
+        label = name.replace("_", " ").capitalize()
+        common = {"label": label, "required": False}
+        if spec.type == "boolean":
+            return forms.BooleanField(**common)
+        if spec.type in ("decimal", "integer"):
+            return forms.DecimalField(min_value=0, widget=forms.NumberInput(attrs={"step": "any"}), **common)
+        values = self._values(spec)
+        if values is not None:
+            choices = [("", _("Any"))] + [(v, v[:1].upper() + v[1:]) for v in values]
+            return forms.ChoiceField(choices=choices, **common)
+        return forms.CharField(max_length=spec.max_length, **common)
+
+    def _values(self, spec: SearchFilter) -> list[str] | None:
+        """The values a text filter can take, when they are few enough for a drop-down."""
+        field = spec.lookup.removesuffix("__exact")
+        if "__" in field and field.rsplit("__", 1)[1] in ("iexact", "contains", "icontains", "startswith"):
+            return None
+        try:
+            values = list(
+                self.adapter.get_queryset()
+                .order_by(field)
+                .values_list(field, flat=True)
+                .distinct()[: MAX_FILTER_CHOICES + 1]
+            )
+        except FieldError:  # a custom lookup, not a field path (Oscar's category subtree): a text box
+            return None
+        values = [v for v in values if v not in (None, "")]
+        return [str(v) for v in values] if len(values) <= MAX_FILTER_CHOICES else None
+
+    def clean_image(self):
+        image = self.cleaned_data.get("image")
+        limit = int(vs_settings.MAX_IMAGE_BYTES)
+        if image and image.size > limit:
+            raise forms.ValidationError(
+                _("This photo is %(size)s; photos may be at most %(limit)s.")
+                % {"size": megabytes(image.size), "limit": megabytes(limit)},
+                code="too_large",
+            )
+        return image
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = {}
+        for name in self.filter_names:
+            value = cleaned.get(name)
+            if value in (None, "", False):
+                continue
+            raw[name] = "true" if value is True else str(value)
+        try:
+            self.lookups = parse_filters(raw, adapter=self.adapter)
+        except FilterError as exc:
+            self.add_error(exc.name if exc.name in self.fields else None, str(exc))
+        return cleaned
+
+
+class SearchByPhotoView(View):
+    """GET shows the form, or products like ``?like=<pk>``; POST searches with the uploaded photo."""
+
+    template_name = "visual_search/search.html"
+    fragment_template_name = "visual_search/results.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        like = request.GET.get("like")
+        form = PhotoSearchForm(request.GET or None)
+        if not like:
+            return self.render(request, form)
+        return self.like(request, form, like)
+
+    def like(self, request: HttpRequest, form: PhotoSearchForm, like: str) -> HttpResponse:
+        """Products like the product ``like`` (a primary key): "more like this" on a result."""
+        if not form.is_valid():
+            return self.render(request, form, status=400)
+        adapter = form.adapter
+        try:
+            product = adapter.get_queryset().filter(pk=like).first()
+        except (ValueError, ValidationError):  # not a valid primary key for this model
+            product = None
+        if product is None:
+            raise Http404(_("No such product."))
+        shown = adapter.get_display([product]).get(product.pk)
+        results = similar_products(product, filters=form.lookups)
+        return self.render(
+            request,
+            form,
+            page=self.page(results),
+            like=product,
+            query_image=shown.image_url if shown else None,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PhotoSearchForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.render(request, form, status=_status(form))
+        upload = form.cleaned_data.get("image")
+        if not upload and request.POST.get("like"):
+            # Filters changed on a "more like this" page.
+            return self.like(request, form, request.POST["like"])
+        if not upload:
+            form.add_error("image", _("Choose a photo first."))
+            return self.render(request, form, status=400)
+        try:
+            image = open_image(upload, target_size=query_decode_size())
+        except InvalidImage as exc:
+            form.add_error("image", forms.ValidationError(str(exc), code=exc.code))
+            response = self.render(request, form, status=_status(form))
+            if exc.retry_after:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
+        results = search_by_image(image, filters=form.lookups)
+        return self.render(request, form, page=self.page(results), query_image=_preview(image))
+
+    def page(self, results) -> ResultPage:
+        return build_result_page(results)
+
+    def render(
+        self, request: HttpRequest, form: PhotoSearchForm, *, status: int = 200, **context
+    ) -> HttpResponse:
+        context.update(
+            form=form,
+            base_template=vs_settings.BASE_TEMPLATE,
+            max_upload=megabytes(int(vs_settings.MAX_IMAGE_BYTES)),
+            max_upload_bytes=int(vs_settings.MAX_IMAGE_BYTES),
+            searched="page" in context,
+        )
+        fragment = request.headers.get(FRAGMENT_HEADER) == "1"
+        template = self.fragment_template_name if fragment else self.template_name
+        return render(request, template, context, status=status)
+
+
+def _status(form: forms.Form) -> int:
+    """The image gate's status for its refusal code (413, 415, 422...), else 400."""
+    errors = form.errors.as_data().get("image") or [None]
+    return STATUS_BY_CODE.get(getattr(errors[0], "code", None), 400)
+
+
+def _preview(image) -> str:
+    """A small JPEG data URL of the query photo, so the page shows it beside its results."""
+    copy = image.convert("RGB")
+    copy.thumbnail((QUERY_PREVIEW_SIZE, QUERY_PREVIEW_SIZE))
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
