@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   - install, start embedded PostgreSQL + Redis, a Celery worker, seed and serve the shop
-#   make test   - install and run the whole test suite
+#   make test   - install and run the whole test suite and build the docs
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,10 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: install
 	$(BIN)/python manage.py demo --addr $(ADDR) $(if $(SOURCE),--source $(SOURCE))
 
-# The main suite, then visual_search.contrib.oscar against django-oscar under its own settings and database.
+# The main suite, then visual_search.contrib.oscar against django-oscar under its own settings and database,
+# then the docs site (a broken link or a page missing from mkdocs.yml's nav fails it).
 test: install
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest tests/contrib/oscar --ds tests.contrib.oscar.settings
+	$(BIN)/mkdocs build --strict --site-dir .site
 
 # tests/browser install Debian's Chromium when it is missing; this also writes their screenshots to docs/images.
 screenshots: install
