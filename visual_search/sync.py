@@ -37,6 +37,7 @@ from visual_search.conf import get_product_model, vs_settings
 from visual_search.encoders import Encoder, get_indexing_encoders
 from visual_search.images import InvalidImage, open_image
 from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding
+from visual_search.timeouts import set_local_timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,13 @@ class SyncPlan:
     load_cpu: float = 0.0  # CPU seconds its reader threads spent reading, hashing, decoding and preparing
 
 
+def _bound_transaction() -> None:
+    # Our own statement and lock timeouts: a product row locked by a stuck host transaction fails this
+    # batch (retried later) instead of holding the worker.
+    with connection.cursor() as cursor:
+        set_local_timeouts(cursor)
+
+
 def _hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -132,6 +140,7 @@ def plan_sync(
     pks = list(dict.fromkeys(product_pks))
     forced = set(pks) if force is True else set(force or ())
     with transaction.atomic():
+        _bound_transaction()
         encoders = encoders or get_indexing_encoders()
         products = get_product_model()._default_manager.in_bulk(pks)
         searchable_pks = set(
@@ -304,6 +313,7 @@ def write_rows(plan: SyncPlan) -> SyncResult:
     settled = [pk for pk in plan.products if pk not in plan.retry]
     now = timezone.now()
     with transaction.atomic():
+        _bound_transaction()
         alive = lock_products(settled)
         result.missing_products = plan.missing_products + [pk for pk in settled if pk not in alive]
         current = {
