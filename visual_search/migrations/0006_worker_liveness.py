@@ -23,4 +23,8 @@ class Migration(migrations.Migration):
             model_name='syncrequest',
             index=models.Index(condition=models.Q(('claimed_until__isnull', False)), fields=['claimed_by'], name='visual_search_req_holder'),
         ),
+        migrations.AddIndex(
+            model_name='syncrequest',
+            index=models.Index(models.OrderBy(models.F('job'), nulls_first=True), models.F('requested_at'), condition=models.Q(('claimed_until__isnull', True)), name='visual_search_req_next'),
+        ),
     ]
