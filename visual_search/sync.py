@@ -384,8 +384,13 @@ def write_rows(plan: SyncPlan) -> SyncResult:
 
 def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbedding:
     planned = image.planned[encoder.id]
-    # Tries of the same bytes add up (a retried task); new bytes start again at 1.
-    same = planned is not None and planned.content_hash in (image.content_hash, "")
+    # Tries of the same bytes since they last embedded add up (a retried task); new bytes, or a re-embed of
+    # bytes that embedded fine, start again at 1: attempts counts tries towards one success, not re-embeds.
+    same = (
+        planned is not None
+        and planned.content_hash in (image.content_hash, "")
+        and planned.status != EmbeddingStatus.READY
+    )
     ok = vector is not None
     return ProductImageEmbedding(
         product_id=image.product_pk,
