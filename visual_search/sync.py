@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -112,6 +113,28 @@ class SyncPlan:
     requests: dict[Any, Any] = field(default_factory=dict)  # save-time work owed as the plan saw it
     timings: tuple[float, float] = (0.0, 0.0)  # seconds waiting for decodes, seconds embedding
     load_cpu: float = 0.0  # CPU seconds its reader threads spent reading, hashing, decoding and preparing
+    # Products the adapter does not list as searchable: their images were not looked at, so they are not
+    # "without images" (their rows go, and no ImagelessProduct row says otherwise).
+    unsearchable: set[Any] = field(default_factory=set)
+
+
+def product_keys(pks: Iterable[Any], *, invalid: list[Any] | None = None) -> list[Any]:
+    """``pks`` as the product model's primary key values: ``"42"`` is 42, a UUID's text is a ``UUID``.
+
+    Keys arrive as text from commands, URLs and JSON; compared with the keys the
+    database returns, an unconverted one would be "missing" and its ``force`` ignored.
+    A value that cannot be a key (no product has it) is left out, and added to ``invalid`` if given.
+    """
+    field = get_product_model()._meta.pk
+    field = getattr(field, "target_field", field)  # a parent link (multi-table inheritance) holds the parent's key
+    keys = []
+    for pk in pks:
+        try:
+            keys.append(field.to_python(pk))
+        except (DjangoValidationError, TypeError, ValueError):
+            if invalid is not None:
+                invalid.append(pk)
+    return keys
 
 
 def _bound_transaction() -> None:
@@ -137,8 +160,9 @@ def plan_sync(
     ``force`` is True for every product, or the products to re-embed even if unchanged.
     """
     adapter = adapter or get_adapter()
-    pks = list(dict.fromkeys(product_pks))
-    forced = set(pks) if force is True else set(force or ())
+    invalid: list[Any] = []
+    pks = list(dict.fromkeys(product_keys(product_pks, invalid=invalid)))
+    forced = set(pks) if force is True else set(product_keys(force or ()))
     with transaction.atomic():
         _bound_transaction()
         encoders = encoders or get_indexing_encoders()
@@ -167,7 +191,9 @@ def plan_sync(
         if (pk, key) not in kept:
             removed.setdefault((pk, enc), {})[key] = row.content_hash
     return SyncPlan(
-        encoders, list(products), [pk for pk in pks if pk not in products], images, removed, requests=requests
+        encoders, list(products), [pk for pk in pks if pk not in products] + invalid, images, removed,
+        requests=requests,
+        unsearchable={pk for pk in products if pk not in {p.pk for p in searchable}},
     )
 
 
@@ -360,9 +386,11 @@ def write_rows(plan: SyncPlan) -> SyncResult:
                 ],
             )
         with_images = {image.product_pk for image in plan.images}
-        ImagelessProduct.objects.filter(product_id__in=[pk for pk in alive if pk in with_images]).delete()
+        ImagelessProduct.objects.filter(
+            product_id__in=[pk for pk in alive if pk in with_images or pk in plan.unsearchable]
+        ).delete()
         ImagelessProduct.objects.bulk_create(
-            [ImagelessProduct(product_id=pk) for pk in alive if pk not in with_images],
+            [ImagelessProduct(product_id=pk) for pk in alive if pk not in with_images and pk not in plan.unsearchable],
             update_conflicts=True,
             unique_fields=["product"],
             update_fields=["checked_at"],
