@@ -243,6 +243,9 @@ def release(
     claims = list(claims)
     if not claims:
         return
+    from visual_search.sync import without_server_paths  # noqa: PLC0415 - sync imports this module
+
+    reason = without_server_paths(error)  # shown in the admin
     t = _tables()
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         set_local_timeouts(cursor)
@@ -253,7 +256,7 @@ def release(
                 "not_before = CASE WHEN requested_at = %s "
                 "THEN clock_timestamp() + %s * interval '1 second' END "
                 "WHERE product_id = %s",
-                [error[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
+                [reason[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
             )
 
 

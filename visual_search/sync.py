@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
@@ -116,6 +117,24 @@ class SyncPlan:
     # Products the adapter does not list as searchable: their images were not looked at, so they are not
     # "without images" (their rows go, and no ImagelessProduct row says otherwise).
     unsearchable: set[Any] = field(default_factory=set)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"():,/]+/)+([^\s'\"():,/]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with the server's file paths taken out, for the rows the admin and the API show.
+
+    A path under ``MEDIA_ROOT`` becomes its storage name; any other absolute path
+    keeps only its last part (``…/passwd``). Exceptions from storages and the OS
+    name full paths, which say more about the server than an editor needs.
+    """
+    from django.conf import settings  # noqa: PLC0415
+
+    media = str(getattr(settings, "MEDIA_ROOT", "") or "").rstrip("/")
+    if media:
+        text = text.replace(media + "/", "").replace(media, "MEDIA_ROOT")
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(1), text)
 
 
 def product_keys(pks: Iterable[Any], *, invalid: list[Any] | None = None) -> list[Any]:
@@ -427,7 +446,7 @@ def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbed
         encoder_version=encoder.version,
         content_hash=image.content_hash,
         status=EmbeddingStatus.READY if ok else EmbeddingStatus.FAILED,
-        error="" if ok else (image.error or "The image could not be embedded."),
+        error="" if ok else without_server_paths(image.error or "The image could not be embedded."),
         attempts=planned.attempts + 1 if same else 1,
         embedding=vector if ok else None,
         embedded_at=now if ok else None,
@@ -498,12 +517,13 @@ def record_transient_failure(
         rows = ProductImageEmbedding.objects.filter(
             product_id__in=list(alive), encoder__in=[e.id for e in encoders]
         )
+        error = without_server_paths(error)[:2000]
         rows.filter(status=EmbeddingStatus.READY).update(
-            error=error[:2000], attempts=F("attempts") + 1, updated_at=now
+            error=error, attempts=F("attempts") + 1, updated_at=now
         )
         rows.exclude(status=EmbeddingStatus.READY).update(
             status=EmbeddingStatus.FAILED if final else EmbeddingStatus.PENDING,
-            error=error[:2000],
+            error=error,
             attempts=F("attempts") + 1,
             updated_at=now,
         )
