@@ -4,11 +4,14 @@ Each worker loads TensorFlow and the encoder right after it starts, so the
 first search it serves is as fast as the rest (without this: 3.8-6.6 s). The
 app is not preloaded: TensorFlow must never be loaded in the parent that forks.
 
-Slow clients: workers are threaded (gthread), so a slow upload holds one
-thread, not the worker; a request body must arrive within a deadline that
-grows with its size (``GUNICORN_BODY_TIMEOUT`` + Content-Length at
-``GUNICORN_BODY_MIN_RATE`` bytes/s) or the request is dropped. In production a
-buffering reverse proxy stands in front as well (``deploy/nginx.conf``).
+Slow clients: the worker class (``config/gunicorn_worker.py``) is gthread whose
+event loop reads each request whole (headers within ``GUNICORN_HEADER_TIMEOUT``,
+a body within ``GUNICORN_BODY_TIMEOUT`` + its length at ``GUNICORN_BODY_MIN_RATE``
+bytes/s, capped at ``GUNICORN_BODY_MAX_TIMEOUT``) before a thread sees it, so
+clients that trickle headers or bodies hold no thread; measured with 50 of each
+in docs/benchmarks.md. A body the loop does not buffer (over 11 MiB, chunked)
+gets the same capped deadline in its thread. In production a buffering reverse
+proxy stands in front as well (``deploy/nginx.conf``).
 Memory: freed decode buffers are handed back to the OS (glibc's mmap threshold
 pinned at 1 MiB), so a worker returns to its baseline after a burst of uploads.
 """
@@ -21,7 +24,7 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 preload_app = False
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.BufferingThreadWorker")
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Recycle a worker now and then (jittered, so not all at once): bounds heap fragmentation.
@@ -29,6 +32,7 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = max_requests // 10
 body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", "15"))
 body_min_rate = float(os.environ.get("GUNICORN_BODY_MIN_RATE", str(64 * 1024)))
+body_max_timeout = float(os.environ.get("GUNICORN_BODY_MAX_TIMEOUT", "60"))
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter
 
@@ -67,7 +71,7 @@ class _DeadlineSocket:
 
 
 def pre_request(worker, req):
-    """Arm the body deadline: base timeout plus the declared length at the minimum rate."""
+    """Arm the body deadline: base timeout plus the declared length at the minimum rate, capped."""
     unreader = getattr(req, "unreader", None)
     sock = getattr(unreader, "sock", None)
     if sock is None:
@@ -75,7 +79,7 @@ def pre_request(worker, req):
     if not isinstance(sock, _DeadlineSocket):
         sock = unreader.sock = _DeadlineSocket(sock)
     length = next((int(v) for k, v in req.headers if k == "CONTENT-LENGTH" and v.isdigit()), 0)
-    sock.deadline = time.monotonic() + body_timeout + length / body_min_rate
+    sock.deadline = time.monotonic() + min(body_timeout + length / body_min_rate, body_max_timeout)
 
 
 def post_request(worker, req, environ, resp):

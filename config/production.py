@@ -8,7 +8,10 @@ Required:
 Optional:
   REDIS_CACHE_URL          shared cache for throttle counters (default: the broker's Redis, database 1)
   DJANGO_CSRF_TRUSTED_ORIGINS  e.g. ``https://shop.example.com``
-  VISUAL_SEARCH_TRUSTED_PROXIES  reverse proxies that append to X-Forwarded-For (default 1: nginx)
+  VISUAL_SEARCH_TRUSTED_PROXIES  reverse proxies every request passes that append to X-Forwarded-For
+                           (default 0: none, the client's own address; docker-compose sets 1 for its nginx;
+                           ``check --deploy`` warns when it is set and requests arrive without the header)
+  DJANGO_DB_CONNECT_TIMEOUT  seconds to connect to the database (default 5)
   DJANGO_SECURE_SSL_REDIRECT  ``true`` (default) redirects plain HTTP to HTTPS
   DJANGO_HSTS_SECONDS      default 31536000 (one year), with subdomains and preload
   DJANGO_CSP_IMG_SRC       extra image origins for the Content-Security-Policy
@@ -67,7 +70,8 @@ CACHES = {
 
 VISUAL_SEARCH = {
     **VISUAL_SEARCH,
-    "TRUSTED_PROXIES": int(os.environ.get("VISUAL_SEARCH_TRUSTED_PROXIES", "1")),
+    # Trust no proxy unless told: without one in front, a trusted hop would be whatever a client wrote.
+    "TRUSTED_PROXIES": int(os.environ.get("VISUAL_SEARCH_TRUSTED_PROXIES", "0")),
 }
 
 LOGGING = {

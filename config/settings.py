@@ -77,6 +77,18 @@ if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
 else:
     DATABASES = {"default": embedded.postgres_database()}
+# Bounds on the connection itself (libpq): a database that accepts and never answers fails a connect in
+# DJANGO_DB_CONNECT_TIMEOUT seconds; a dead network path under an open connection is noticed by TCP
+# keepalives (about 25 s) and unacknowledged writes by tcp_user_timeout. Keepalives do not apply to Unix
+# sockets. The app's own statement and lock timeouts are VISUAL_SEARCH["DB_STATEMENT_TIMEOUT"] and ["DB_LOCK_TIMEOUT"].
+DATABASES["default"].setdefault("OPTIONS", {}).update({
+    "connect_timeout": int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "5")),
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds
+})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -110,8 +122,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# Redis redelivers an unacknowledged message after this; longer than any embedding task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis redelivers an unacknowledged message after this; longer than any embedding task. A broker that
+# does not answer fails a connect in 3 s and a read or send in 5 s (a save never waits long for it; the
+# work stays owed in the database and the sweep sends it later); keepalives notice a dead path.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
+    "socket_keepalive": True,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -11,6 +11,8 @@
 * ``visual_search.W005``: the broker is Redis but the ``redis`` package is missing (``pip install django-visual-search[redis]``).
 * ``visual_search.W006``: ``visual_search.search.uploads.UploadGuardMiddleware`` is not in ``MIDDLEWARE``.
 * ``visual_search.W007``: an app the REST API needs (API keys, schema, docs assets) is not in ``INSTALLED_APPS``.
+* ``visual_search.W008`` (``--deploy``): ``TRUSTED_PROXIES`` is set, yet requests arrived without the proxies'
+  ``X-Forwarded-For``: clients reach Django directly and can choose their own throttle key.
 """
 
 from __future__ import annotations
@@ -114,6 +116,33 @@ def check_upload_middleware(app_configs=None, **kwargs) -> list:
         "The search uploads' guard middleware is not installed: a large upload is read and spooled to disk "
         "before its size is checked, and the search page has no throttle.",
         hint=f'Add "{UPLOAD_MIDDLEWARE}" to MIDDLEWARE, after AuthenticationMiddleware.', id="visual_search.W006",
+    )]
+
+
+@register("visual_search", "security", deploy=True)
+def check_trusted_proxies(app_configs=None, **kwargs) -> list:
+    """A proxy count with no proxy in front lets any client write its own address (and throttle key)."""
+    from django.core.cache import cache  # noqa: PLC0415
+
+    from visual_search.conf import vs_settings  # noqa: PLC0415
+    from visual_search.search.throttling import MISSING_PROXY_HEADER_KEY  # noqa: PLC0415
+
+    proxies = int(vs_settings.TRUSTED_PROXIES)
+    if proxies <= 0:
+        return []
+    try:
+        seen = cache.get(MISSING_PROXY_HEADER_KEY)
+    except Exception:  # noqa: BLE001 - the cache being down is not this check's business
+        return []
+    if not seen:
+        return []
+    return [Warning(
+        f"VISUAL_SEARCH['TRUSTED_PROXIES'] is {proxies}, but a request from {seen['remote_addr']} at {seen['at']} "
+        f"came with {seen['hops']} X-Forwarded-For hop(s): clients reach Django without passing the proxy, and "
+        "any of them can send the header itself to choose the address its throttles count.",
+        hint="Set TRUSTED_PROXIES (VISUAL_SEARCH_TRUSTED_PROXIES in config/production.py) to the number of "
+        "proxies every request passes, 0 without one; or make the proxy the only way in.",
+        id="visual_search.W008",
     )]
 
 

@@ -42,11 +42,20 @@ DEFAULTS: dict[str, Any] = {
     "TASK_RETRY_BACKOFF_MAX": 600,
     # A task running longer than this is stopped and retried, so no worker hangs on one batch.
     "TASK_SOFT_TIME_LIMIT": 300,
-    # Work owed (SyncRequest rows): a worker's claim on a batch lasts this long; a batch whose
-    # worker died is claimed again once it expires. Longer than one batch takes.
-    "SYNC_LEASE_SECONDS": 120,
+    # Work owed (SyncRequest rows): a worker's claim on a batch lasts this long and is renewed every
+    # third of it while the worker lives (a lease keeper thread), so it may be shorter than a batch
+    # takes; a dead worker's batch is claimed again once it expires (measured: tests/faults).
+    "SYNC_LEASE_SECONDS": 15,
     # The sweep re-sends work owed that no worker claimed within this many seconds (a lost task).
-    "SYNC_SWEEP_AFTER": 30,
+    "SYNC_SWEEP_AFTER": 10,
+    # A drain that lost the database waits this long for it, reconnecting every second, then drains
+    # again at once; past it, it gives up and the sweep sends a drain once the database answers.
+    "DATABASE_WAIT_SECONDS": 120,
+    # The app's own queries, per transaction (SET LOCAL): seconds a statement may run and a lock may
+    # be waited for (None: the database's own setting). Connect timeouts and TCP keepalives are the
+    # connection's, set in DATABASES (docs/operations.md).
+    "DB_STATEMENT_TIMEOUT": 30,
+    "DB_LOCK_TIMEOUT": 5,
     # Caps applied before decoding any image, stored or uploaded.
     "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,
@@ -101,10 +110,13 @@ DEFAULTS: dict[str, Any] = {
     "PRICE_FORMAT": "{amount}",
     # The database alias searches read (e.g. a read replica); embeddings are always written to "default".
     "SEARCH_DATABASE": "default",
-    # visual_search_health and GET /visual-search/health/: seconds per broker/worker probe, and
-    # how long work owed by a save may wait before the app reports itself unhealthy.
+    # visual_search_health and GET /visual-search/health/: the checks run side by side and the answer
+    # comes within this many seconds whatever is down (a check still waiting is reported failed).
     "HEALTH_TIMEOUT": 2.0,
+    # "degraded" (200, with the reason) when work owed by a save has waited this long, or a running
+    # bulk job has owed work and moved nothing for HEALTH_STALLED_SECONDS.
     "HEALTH_MAX_BACKLOG_AGE": 900,
+    "HEALTH_STALLED_SECONDS": 120,
     # Search defaults.
     "DEFAULT_RESULTS": 12,
     "MAX_RESULTS": 100,

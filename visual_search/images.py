@@ -17,6 +17,7 @@ only input encoders accept. Every refusal is an ``InvalidImage`` with a stable
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 import warnings
@@ -280,3 +281,21 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def _from_array(values: np.ndarray) -> Image.Image:
     grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return Image.fromarray(grey).convert("RGB")
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"():,/]+/)+([^\s'\"():,/]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with the server's file paths taken out, for the rows the admin and the API show.
+
+    A path under ``MEDIA_ROOT`` becomes its storage name; any other absolute path
+    keeps only its last part (``…/passwd``). Exceptions from storages and the OS
+    name full paths, which say more about the server than an editor needs.
+    """
+    from django.conf import settings  # noqa: PLC0415
+
+    media = str(getattr(settings, "MEDIA_ROOT", "") or "").rstrip("/")
+    if media:
+        text = text.replace(media + "/", "").replace(media, "MEDIA_ROOT")
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(1), text)

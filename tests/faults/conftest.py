@@ -2,7 +2,9 @@
 
 Workers here are started per test with their own settings (a test encoder,
 short leases, a fast sweep by an embedded beat) and killed with SIGKILL when a
-test says so; every process tree is gone when the test ends.
+test says so; every process tree is gone when the test ends. ``project_defaults=True``
+starts a worker whose recovery settings (leases, sweep, backoff, database wait)
+are the project's own defaults instead: the recovery tests time those.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ FAST = {
 }
 
 
+#: The settings that decide how fast work is recovered: at their defaults when a test asks for them.
+RECOVERY_SETTINGS = (
+    "SYNC_LEASE_SECONDS", "SYNC_SWEEP_AFTER", "TASK_RETRY_BACKOFF_MAX", "TASK_MAX_RETRIES",
+    "DATABASE_WAIT_SECONDS", "DB_STATEMENT_TIMEOUT", "DB_LOCK_TIMEOUT",
+)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/faults/" in str(item.fspath).replace(os.sep, "/"):
@@ -50,8 +59,11 @@ class Worker:
         queue: str,
         broker_url: str | None = None,
         db_port: int | None = None,
+        project_defaults: bool = False,
     ):
         from django.db import connection  # noqa: PLC0415
+
+        from visual_search.conf import DEFAULTS  # noqa: PLC0415
 
         self.name = f"vs-fault-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log
@@ -65,6 +77,12 @@ class Worker:
             "VISUAL_SEARCH_TEST_OVERRIDES": json.dumps({**FAST, "TASK_QUEUE": queue, **overrides}),
             "VISUAL_SEARCH_SWEEP_SECONDS": "2",
         }
+        if project_defaults:  # the project's own lease, sweep (config/celery.py) and backoff
+            settings = {**FAST, "TASK_QUEUE": queue, **overrides}
+            settings.update({key: DEFAULTS[key] for key in RECOVERY_SETTINGS})
+            env["VISUAL_SEARCH_TEST_OVERRIDES"] = json.dumps(settings)
+            del env["VISUAL_SEARCH_SWEEP_SECONDS"]
+            env.pop("DJANGO_DB_CONNECT_TIMEOUT", None)
         if broker_url:
             env["CELERY_BROKER_URL"] = broker_url
         if db_port:

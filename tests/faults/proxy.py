@@ -2,7 +2,9 @@
 
 The shared Redis and PostgreSQL are never stopped: ``down()`` makes the proxy
 refuse new connections and drop the open ones, which is what a client sees of
-a server that went away; ``up()`` lets clients back in.
+a server that went away; ``up()`` lets clients back in. ``blackhole()`` is a
+dead network path instead: new connections are accepted and never answered, and
+open ones carry nothing until ``up()`` lets their bytes flow again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class FaultProxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.connections = 0  # accepted while up, for tests that check a client really went through
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._held: list[socket.socket] = []  # accepted while blackholed: never answered
 
     def __enter__(self) -> FaultProxy:
         self.up()
@@ -29,8 +34,20 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.down()
 
+    def blackhole(self) -> None:
+        """Accept and never answer; open connections stall (their bytes are held, not dropped)."""
+        self._flowing.clear()
+
     def up(self) -> None:
-        """Listen (on the same port as before, if it was up before)."""
+        """Listen (on the same port as before, if it was up before); after a blackhole, let bytes flow again."""
+        if self._listener is not None:  # blackholed, not down
+            with self._lock:
+                held, self._held = self._held, []
+            for sock in held:  # their clients gave up on them long ago
+                sock.close()
+            self._flowing.set()
+            return
+        self._flowing.set()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -44,8 +61,10 @@ class FaultProxy:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
+        self._flowing.set()
         with self._lock:
-            sockets, self._open = self._open, set()
+            sockets, self._open = self._open | set(self._held), set()
+            self._held = []
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -70,6 +89,10 @@ class FaultProxy:
             if self._listener is not listener:
                 client.close()
                 return
+            if not self._flowing.is_set():
+                with self._lock:
+                    self._held.append(client)
+                continue
             try:
                 upstream = self._connect()
             except OSError:
@@ -84,6 +107,7 @@ class FaultProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -71,6 +71,7 @@ def test_a_broker_unreachable_while_twenty_products_are_saved(start_worker, brok
     assert "Could not enqueue" in result.stderr
     assert SyncRequest.objects.filter(product_id__in=saved["pks"]).count() == 20  # all owed, none lost
     broker_proxy.up()  # no manual step from here: the worker reconnects and its beat's sweep finds the work
+    back = time.monotonic()
     wait_for(
         lambda: (
             ProductImageEmbedding.objects.filter(
@@ -81,6 +82,7 @@ def test_a_broker_unreachable_while_twenty_products_are_saved(start_worker, brok
         timeout=180,
         message="every product saved during the outage to be embedded",
     )
+    print(f"\nbroker down while 20 products were saved: all embedded {time.monotonic() - back:.1f} s after it returned")
     wait_for(lambda: not SyncRequest.objects.exists(), timeout=30, message="no work owed")
 
 

@@ -102,3 +102,36 @@ def test_a_project_without_the_upload_guard_is_warned(settings):
     assert not [m for m in run_checks() if m.id == "visual_search.W006"]
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "UploadGuardMiddleware" not in m]
     assert [m.id for m in run_checks() if m.id == "visual_search.W006"] == ["visual_search.W006"]
+
+
+def test_production_trusts_no_proxy_unless_told():
+    script = "import django; django.setup(); from visual_search.conf import vs_settings; print(vs_settings.TRUSTED_PROXIES)"
+    assert run_in_production("-c", script).stdout.strip() == "0"
+    told = run_in_production("-c", script, env={**production_env(), "VISUAL_SEARCH_TRUSTED_PROXIES": "1"})
+    assert told.stdout.strip() == "1"
+
+
+def test_check_deploy_warns_when_a_proxy_count_is_set_but_requests_come_without_its_header(settings):
+    from django.core.cache import cache  # noqa: PLC0415
+    from django.core.checks import run_checks  # noqa: PLC0415
+    from django.test import RequestFactory  # noqa: PLC0415
+
+    from visual_search.search.throttling import MISSING_PROXY_HEADER_KEY, client_address  # noqa: PLC0415
+
+    def warnings() -> list:
+        return [m for m in run_checks(include_deployment_checks=True) if m.id == "visual_search.W008"]
+
+    cache.delete(MISSING_PROXY_HEADER_KEY)
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "TRUSTED_PROXIES": 1}
+    through_proxy = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert client_address(through_proxy) == "203.0.113.7"
+    assert warnings() == []  # the proxy's header arrives: nothing to say
+
+    direct = RequestFactory().get("/", REMOTE_ADDR="198.51.100.9")  # a client that reached Django directly
+    assert client_address(direct) == "198.51.100.9"
+    [warning] = warnings()
+    assert "TRUSTED_PROXIES'] is 1" in warning.msg and "198.51.100.9" in warning.msg
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "TRUSTED_PROXIES": 0}
+    assert warnings() == []  # trusting no proxy, nothing can be spoofed
+    cache.delete(MISSING_PROXY_HEADER_KEY)

@@ -248,7 +248,9 @@ def nginx(server, tmp_path_factory):
     import shutil  # noqa: PLC0415
 
     if not shutil.which("nginx") or not shutil.which("openssl"):
-        pytest.skip("nginx or openssl is not installed here (apt-get install nginx-light)")
+        from tests.hostile.servers import ensure_nginx  # noqa: PLC0415
+
+        ensure_nginx()  # from apt, or skipped with the reason
     prefix = tmp_path_factory.mktemp("nginx")
     prefix.chmod(0o755)
     subprocess.run(

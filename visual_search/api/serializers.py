@@ -57,6 +57,12 @@ class SearchParamsSerializer(serializers.Serializer):
 
     k = serializers.IntegerField(required=False, min_value=1, help_text="How many results (default 12).")
 
+    def get_fields(self):
+        fields = super().get_fields()
+        # The schema states the bound (drf-spectacular reads max_value); validate_k enforces it, with its message.
+        fields["k"].max_value = int(vs_settings.MAX_RESULTS)
+        return fields
+
     def validate_k(self, value: int) -> int:
         limit = int(vs_settings.MAX_RESULTS)
         if value > limit:

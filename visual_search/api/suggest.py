@@ -24,14 +24,16 @@ def _category(value) -> dict | None:
 
 
 class NeighboursSerializer(serializers.Serializer):
-    k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_NEIGHBOURS)
+    k = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_NEIGHBOURS, help_text="Neighbours that vote (default 10)."
+    )
 
 
 @extend_schema(
     summary="Suggest a category from the most similar products",
     parameters=[
         OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
-        OpenApiParameter("k", int, OpenApiParameter.QUERY, description="Neighbours that vote (default 10)."),
+        NeighboursSerializer,  # k, with its bounds
     ],
     responses={
         200: inline_serializer("CategorySuggestion", {

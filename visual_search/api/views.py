@@ -69,7 +69,7 @@ class VisualSearchAPIView(APIView):
     summary="Products that look like this one",
     parameters=[
         OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
-        OpenApiParameter("k", int, OpenApiParameter.QUERY, description="How many results (default 12)."),
+        SearchParamsSerializer,  # k, with its bounds
     ],
     responses={
         200: SimilarProductsSerializer,

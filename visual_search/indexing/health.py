@@ -1,20 +1,26 @@
 """Is visual search working? Database, pgvector, broker, workers, encoder and backlog, each checked for real.
 
-Behind ``GET /visual-search/health/`` (200 when healthy, 503 with the reasons)
-and ``manage.py visual_search_health`` (exit 0 or 1). Every check is bounded
-by a short timeout, and none imports TensorFlow unless ``deep`` asks for an
-encoder to be built and run.
+Behind ``GET /visual-search/health/`` (200 when healthy or degraded, 503 with
+the reasons when unhealthy) and ``manage.py visual_search_health`` (exit 1 when
+unhealthy). The checks run side by side in daemon threads and the answer comes
+within ``HEALTH_TIMEOUT`` whatever is down: a check still waiting then (a
+blackholed database, a broker that accepts and never answers) is reported as
+not answering, by name. "Degraded" means everything answers but owed work is
+not moving: an old save waiting, or a running bulk job that has stalled. None
+imports TensorFlow unless ``deep`` asks for an encoder to be built and run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -32,9 +38,11 @@ class Check:
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    degraded: bool = False  # answers, but work owed is not moving: not ok, yet nothing is down
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "detail": self.detail, "seconds": round(self.seconds, 3), **self.data}
+        verdict = {"ok": self.ok, "detail": self.detail, "seconds": round(self.seconds, 3), **self.data}
+        return {**verdict, "degraded": True} if self.degraded else verdict
 
 
 @dataclass
@@ -46,12 +54,20 @@ class Health:
         return all(check.ok for check in self.checks)
 
     @property
+    def status(self) -> str:
+        """``healthy``, ``degraded`` (only degraded checks fail) or ``unhealthy``."""
+        if self.healthy:
+            return "healthy"
+        return "degraded" if all(check.ok or check.degraded for check in self.checks) else "unhealthy"
+
+    @property
     def reasons(self) -> list[str]:
         return [f"{check.name}: {check.detail}" for check in self.checks if not check.ok]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "healthy": self.healthy,
+            "status": self.status,
             "reasons": self.reasons,
             "checks": {check.name: check.as_dict() for check in self.checks},
         }
@@ -105,38 +121,52 @@ def task_queues(*, bulk_required: bool = True) -> list[str]:
     return queues
 
 
-def _jobs_running() -> bool:
-    from visual_search.models import BulkJob, BulkJobState  # noqa: PLC0415
-
-    try:
-        return BulkJob.objects.filter(state__in=[BulkJobState.QUEUED, BulkJobState.RUNNING]).exists()
-    except DatabaseError:
-        return False  # the database check reports it
+class _Covered(Exception):
+    """Raised from a reply callback: every queue has a worker, stop waiting for more replies."""
 
 
-def check_workers(timeout: float) -> Check:
-    """Ask every worker which queues it consumes (one broadcast, ``timeout`` seconds); ours must be covered.
+def check_workers(timeout: float, *, bulk_required: bool | None = True) -> Check:
+    """Ask every worker which queues it consumes; ours must be covered. Returns once they are.
 
-    The bulk queue needs a worker only while a job is queued or running: bulk
-    workers may be machines started for a re-embed and stopped after it.
+    The broadcast stops waiting as soon as the replies cover every queue (a
+    healthy answer takes one round trip, not ``timeout``); only a queue nobody
+    consumes waits the whole ``timeout``. The bulk queue needs a worker only
+    while a job is queued or running: bulk workers may be machines started for
+    a re-embed and stopped after it. ``bulk_required=None`` asks about it
+    without judging it (``run_checks`` judges once the database said whether a
+    job runs).
     """
     app = _celery_app()
-    queues = task_queues(bulk_required=_jobs_running())
+    queues = task_queues(bulk_required=bulk_required is not False)
+    required = task_queues(bulk_required=bool(bulk_required))
+    replies: dict[str, Any] = {}
+
+    def consumers(queue: str) -> list[str]:
+        return sorted(name for name, qs in replies.items() if any(q.get("name") == queue for q in qs or []))
+
+    # kombu waits up to the timeout after each reply: half the budget each way keeps the total in it.
+    wait, until = timeout / 2, time.monotonic() + timeout / 2
+
+    def on_reply(reply: dict[str, Any]) -> None:
+        replies.update(reply)
+        if all(consumers(queue) for queue in queues) or time.monotonic() >= until:
+            raise _Covered
+
     try:
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+        app.control.broadcast("active_queues", reply=True, timeout=wait, callback=on_reply)
+    except _Covered:
+        pass
     except Exception as exc:  # noqa: BLE001
         return Check("workers", False, f"cannot reach workers: {type(exc).__name__}: {exc}", {"queues": queues})
-    consuming = {
-        queue: sorted(name for name, qs in replies.items() if any(q.get("name") == queue for q in qs or []))
-        for queue in queues
-    }
+    consuming = {queue: consumers(queue) for queue in queues}
     data = {"queues": queues, "workers": consuming}
-    idle = [queue for queue, names in consuming.items() if not names]
+    idle = [queue for queue in required if not consuming[queue]]
     if idle:
         return Check("workers", False, f"no worker answered within {timeout:g} s for queue "
                      f"{', '.join(repr(q) for q in idle)}", data)
     count = len({name for names in consuming.values() for name in names})
-    return Check("workers", True, f"{count} worker{'s' if count != 1 else ''} consuming {', '.join(queues)}", data)
+    return Check("workers", True, f"{count} worker{'s' if count != 1 else ''} consuming "
+                 f"{', '.join(q for q in queues if consuming[q])}", data)
 
 
 def check_encoder(deep: bool = False) -> Check:
@@ -168,27 +198,50 @@ def check_encoder(deep: bool = False) -> Check:
 
 
 def check_backlog(using: str = DEFAULT_DB_ALIAS) -> Check:
-    """Work owed: how much and how old. Save-time work older than ``HEALTH_MAX_BACKLOG_AGE`` is unhealthy.
+    """Work owed: how much, how old, and whether it moves; "degraded" when it does not.
 
-    Rows of bulk jobs are reported but not judged by age: a big job is old by design.
+    Save-time work older than ``HEALTH_MAX_BACKLOG_AGE`` is degraded, and so is
+    a queued or running bulk job that still owes work and has settled nothing
+    for ``HEALTH_STALLED_SECONDS``. A big job's rows are old by design: only
+    its lack of progress counts. ``jobs_running`` tells the workers check
+    whether the bulk queue needs a worker.
     """
-    from visual_search.models import BulkJobState, SyncRequest  # noqa: PLC0415
+    from visual_search.models import BulkJob, BulkJobState, SyncRequest  # noqa: PLC0415
 
     rows = SyncRequest.objects.using(using)
     now = timezone.now()
-    saves = rows.filter(job__isnull=True).aggregate(oldest=Min("requested_at"))["oldest"]
+    oldest = rows.aggregate(oldest=Min("requested_at"), saves=Min("requested_at", filter=Q(job__isnull=True)))
+    active = [BulkJobState.QUEUED, BulkJobState.RUNNING]
+    stalled_after = float(vs_settings.HEALTH_STALLED_SECONDS)
+    stalled = list(
+        BulkJob.objects.using(using).filter(
+            state__in=active, requests__isnull=False,
+            updated_at__lt=now - dt.timedelta(seconds=stalled_after),
+        ).distinct().values_list("pk", flat=True)
+    )
+
+    def age(at) -> float:
+        return round((now - at).total_seconds(), 1) if at else 0.0
+
     data = {
         "owed": rows.count(),
         "owed_by_saves": rows.filter(job__isnull=True).count(),
         "owed_by_jobs": rows.filter(job__isnull=False).count(),
         "paused": rows.filter(job__state=BulkJobState.PAUSED).count(),
-        "oldest_save_seconds": round((now - saves).total_seconds(), 1) if saves else 0.0,
+        "oldest_owed_seconds": age(oldest["oldest"]),
+        "oldest_save_seconds": age(oldest["saves"]),
         "failing": rows.exclude(last_error="").count(),
+        "stalled_jobs": stalled,
+        "jobs_running": BulkJob.objects.using(using).filter(state__in=active).exists(),
     }
     limit = float(vs_settings.HEALTH_MAX_BACKLOG_AGE)
     if data["oldest_save_seconds"] > limit:
         return Check("backlog", False, f"work owed by a save has waited {data['oldest_save_seconds']:.0f} s "
-                     f"(over {limit:.0f} s): is a worker draining it?", data)
+                     f"(over {limit:.0f} s): is a worker draining it?", data, degraded=True)
+    if stalled:
+        return Check("backlog", False, f"bulk job{'s' if len(stalled) > 1 else ''} "
+                     f"{', '.join(map(str, stalled))} owe work and settled nothing for over "
+                     f"{stalled_after:.0f} s: is a worker draining them?", data, degraded=True)
     return Check("backlog", True, f"{data['owed']} products owed, oldest save {data['oldest_save_seconds']:.0f} s",
                  data)
 
@@ -203,20 +256,101 @@ def _run(name: str, function: Callable[[], Check]) -> Check:
     return check
 
 
-def run_checks(*, deep: bool = False, workers: bool = True, timeout: float | None = None) -> Health:
-    """Run every check; the database ones are skipped (and failed) when the database is down."""
-    timeout = float(vs_settings.HEALTH_TIMEOUT if timeout is None else timeout)
+def _database_group(deep: bool) -> list[Check]:
     checks = [_run("database", check_database)]
     if checks[0].ok:
         checks += [_run("pgvector", check_pgvector), _run("backlog", check_backlog)]
-    checks.append(_run("broker", lambda: check_broker(timeout)))
+    else:
+        checks += [Check(name, False, "not asked: the database is down") for name in ("pgvector", "backlog")]
+    # After the database: the encoder check reads which encoder serves searches from it.
+    checks.append(_run("encoder", lambda: check_encoder(deep)))
+    return checks
+
+
+def _broker_group(deadline: float, workers: bool) -> list[Check]:
+    checks = [_run("broker", lambda: check_broker(max(0.2, (deadline - time.monotonic()) / 2)))]
     if workers:
-        if checks[-1].ok:
-            checks.append(_run("workers", lambda: check_workers(timeout)))
+        if checks[0].ok:
+            left = max(0.2, deadline - time.monotonic())
+            checks.append(_run("workers", lambda: check_workers(left, bulk_required=None)))
         else:
             checks.append(Check("workers", False, "not asked: the broker is down"))
-    checks.append(_run("encoder", lambda: check_encoder(deep)))
-    return Health(checks)
+    return checks
+
+
+class _Done:
+    """Stands in for a thread when a group ran in the caller's thread."""
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+def _in_thread(
+    function: Callable[[], list[Check]], *, inline: bool = False
+) -> tuple[threading.Thread | _Done, list[list[Check]]]:
+    out: list[list[Check]] = []
+    if inline:
+        out.append(function())
+        return _Done(), out
+
+    def run() -> None:
+        try:
+            out.append(function())
+        finally:
+            connections.close_all()  # this thread's own connection, never reused
+
+    thread = threading.Thread(target=run, name="visual-search-health", daemon=True)
+    thread.start()
+    return thread, out
+
+
+def run_checks(*, deep: bool = False, workers: bool = True, timeout: float | None = None) -> Health:
+    """Run every check, the database's and the broker's side by side; answer within ``timeout`` seconds.
+
+    A group still waiting at the deadline is reported as not answering: its
+    thread is a daemon and is left to finish (or time out) on its own.
+    """
+    timeout = float(vs_settings.HEALTH_TIMEOUT if timeout is None else timeout)
+    started = time.monotonic()
+    # The probes end a little before the deadline, so their own timeouts are what usually reports.
+    probes_end = started + max(0.2, timeout * 0.85)
+    groups = [
+        # Inside a transaction (a caller's atomic block, a test) another connection would not see its data.
+        (("database", "pgvector", "backlog", "encoder"),
+         _in_thread(lambda: _database_group(deep), inline=connections[DEFAULT_DB_ALIAS].in_atomic_block)),
+        (("broker", "workers") if workers else ("broker",), _in_thread(lambda: _broker_group(probes_end, workers))),
+    ]
+    # A deep check builds the encoder (seconds): it gets its own allowance on top.
+    deadline = started + timeout + (30.0 if deep else 0.0)
+    checks: list[Check] = []
+    for names, (thread, out) in groups:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if out:
+            checks += out[0]
+            continue
+        waited = time.monotonic() - started
+        first, *rest = names
+        checks.append(Check(first, False, f"no answer within {waited:.1f} s", seconds=waited))
+        checks += [Check(name, False, f"not asked: {first} does not answer") for name in rest]
+    _require_bulk_workers(checks)
+    order = ["database", "pgvector", "backlog", "broker", "workers", "encoder"]
+    return Health(sorted(checks, key=lambda c: order.index(c.name)))
+
+
+def _require_bulk_workers(checks: list[Check]) -> None:
+    """The bulk queue without a worker fails the workers check only while a bulk job is queued or running."""
+    by_name = {check.name: check for check in checks}
+    workers, backlog = by_name.get("workers"), by_name.get("backlog")
+    if workers is None or not workers.ok or workers.data.get("queues") is None:
+        return
+    bulk = vs_settings.TASK_QUEUE_BULK
+    if not bulk or bulk not in workers.data["queues"]:
+        return
+    if backlog is not None and backlog.data.get("jobs_running") is False:
+        return  # no job: bulk workers may be stopped
+    if not workers.data["workers"].get(bulk):
+        workers.ok = False
+        workers.detail = f"no worker answered for queue {bulk!r}, and a bulk job is queued or running"
 
 
 #: Seconds one process reuses its last answer: a flood of health requests costs one probe per window.
@@ -227,7 +361,7 @@ _last_answer: dict[str, Any] = {}
 @never_cache
 @require_GET
 def health_view(request: HttpRequest) -> JsonResponse:
-    """``GET /visual-search/health/``: 200 when healthy, 503 with the reasons otherwise.
+    """``GET /visual-search/health/``: 200 when healthy or degraded (``status`` says which), 503 when unhealthy.
 
     Staff see every check's numbers; anyone else sees the verdicts and reasons
     only (no broker address, no worker names).
@@ -237,7 +371,11 @@ def health_view(request: HttpRequest) -> JsonResponse:
         _last_answer.update(at=now, health=run_checks())
     health: Health = _last_answer["health"]
     data = health.as_dict()
-    if not getattr(request.user, "is_staff", False):
+    try:
+        staff = getattr(request.user, "is_staff", False)  # a session cookie reads the database
+    except DatabaseError:
+        staff = False
+    if not staff:
         data["checks"] = {name: {"ok": check["ok"]} for name, check in data["checks"].items()}
         data["reasons"] = [reason.split(":", 1)[0] for reason in data["reasons"]]
-    return JsonResponse(data, status=200 if health.healthy else 503)
+    return JsonResponse(data, status=503 if health.status == "unhealthy" else 200)

@@ -8,13 +8,21 @@ expired belonged to a worker that died; ``claim`` hands such rows out one at a
 time, so an image that kills the worker is isolated from its batch and given
 up on after ``TASK_MAX_RETRIES`` deaths. The periodic sweep (``due_count``)
 notices work that nobody is working on.
+
+Leases are short and renewed while the work runs (``renew_leases``, called by
+the worker's lease keeper), so a dead worker's rows are free again within
+``SYNC_LEASE_SECONDS``; a drain that lost the database gives its own rows back
+as soon as it reconnects (``release_mine``). Each claim records its holder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +32,9 @@ from django.db import connections, transaction
 from django.utils.timezone import now as django_now
 
 from visual_search.conf import vs_settings
+from visual_search.images import without_server_paths
 from visual_search.models import BulkJob, BulkJobState, SyncRequest
+from visual_search.timeouts import set_local_timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +53,17 @@ class Claim:
     job_id: int | None
     attempts: int  # this claim included
     crashed: bool  # the previous claim's lease ran out: its worker died (or lost the database)
+
+
+_holder: tuple[int, str] | None = None
+
+
+def holder() -> str:
+    """This process's name on the leases it holds (new after a fork: a child is not its parent)."""
+    global _holder
+    if _holder is None or _holder[0] != os.getpid():
+        _holder = (os.getpid(), f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
+    return _holder[1]
 
 
 def _tables() -> dict[str, str]:
@@ -108,7 +129,8 @@ def request_sync(
 
 
 def _claim_sql(t: dict[str, str], *, expired: bool, only_pks: bool) -> str:
-    lease = "r.claimed_until < clock_timestamp()" if expired else "r.claimed_until IS NULL"
+    # statement_timestamp(), not clock_timestamp(): a stable value lets the partial lease index answer.
+    lease = "r.claimed_until < statement_timestamp()" if expired else "r.claimed_until IS NULL"
     only = "AND r.product_id = ANY(%s)" if only_pks else ""
     return f"""
         WITH picked AS (
@@ -121,7 +143,8 @@ def _claim_sql(t: dict[str, str], *, expired: bool, only_pks: bool) -> str:
             FOR UPDATE OF r SKIP LOCKED
         )
         UPDATE {t["req"]} r
-        SET claimed_until = clock_timestamp() + %s * interval '1 second', attempts = r.attempts + 1
+        SET claimed_until = clock_timestamp() + %s * interval '1 second', attempts = r.attempts + 1,
+            claimed_by = %s
         FROM picked WHERE r.product_id = picked.product_id
         RETURNING r.product_id, r.requested_at, r.force, r.job_id, r.attempts,
                   picked.previous_lease IS NOT NULL
@@ -139,11 +162,14 @@ def claim(limit: int, *, product_pks: Iterable[Any] | None = None, using: str = 
     lease = float(vs_settings.SYNC_LEASE_SECONDS)
     only = _prep(product_pks, using) if product_pks is not None else None
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
         for expired, size in ((True, 1), (False, max(1, limit))):
             params: list[Any] = [list(ACTIVE_JOB_STATES)]
             if only is not None:
                 params.append(only)
-            cursor.execute(_claim_sql(t, expired=expired, only_pks=only is not None), [*params, size, lease])
+            cursor.execute(
+                _claim_sql(t, expired=expired, only_pks=only is not None), [*params, size, lease, holder()]
+            )
             rows = cursor.fetchall()
             if rows:
                 break
@@ -178,6 +204,7 @@ def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str 
     t = _tables()
     field = SyncRequest._meta.pk.target_field
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
         cursor.execute(
             f"DELETE FROM {t['req']} r USING unnest(%s, %s) AS c(product_id, requested_at) "
             "WHERE r.product_id = c.product_id AND r.requested_at = c.requested_at RETURNING r.product_id",
@@ -217,8 +244,11 @@ def release(
     claims = list(claims)
     if not claims:
         return
+
+    reason = without_server_paths(error)  # shown in the admin
     t = _tables()
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
         for c in claims:
             wait = backoff_seconds(c.attempts) if retry_in is None else retry_in
             cursor.execute(
@@ -226,7 +256,7 @@ def release(
                 "not_before = CASE WHEN requested_at = %s "
                 "THEN clock_timestamp() + %s * interval '1 second' END "
                 "WHERE product_id = %s",
-                [error[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
+                [reason[:2000], c.requested_at, wait, _prep([c.product_pk], using)[0]],
             )
 
 
@@ -254,28 +284,76 @@ def settle(requests: dict[Any, dt.datetime], using: str = "default") -> int:
     return deleted
 
 
-def due_count(using: str = "default") -> int:
-    """Work owed that nobody is working on: what the sweep re-dispatches.
+def due_count(using: str = "default", *, limit: int = 1000) -> int:
+    """Work owed that nobody is working on, counted up to ``limit``: what the sweep re-dispatches.
 
     That is any row whose lease expired (its worker died), and, when no worker
     holds a live lease at all, rows whose retry backoff is over and rows that
     waited ``SYNC_SWEEP_AFTER`` seconds unclaimed (their task was lost). While
-    some worker drains, it takes them in turn.
+    some worker drains, it takes them in turn. The first and second lookups
+    read the partial index of leased rows (a few batches, however much is owed),
+    and every count stops at ``limit``: the sweep costs about the same at any backlog.
     """
     t = _tables()
     after = float(vs_settings.SYNC_SWEEP_AFTER)
-    with connections[using].cursor() as cursor:
+    ready = (
+        "(r.not_before IS NULL OR r.not_before <= statement_timestamp()) "
+        "AND (r.job_id IS NULL OR j.state = ANY(%s))"
+    )
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
         cursor.execute(
-            f"""SELECT count(*) FROM {t["req"]} r LEFT JOIN {t["job"]} j ON j.id = r.job_id
-            WHERE (r.not_before IS NULL OR r.not_before <= clock_timestamp())
-              AND (r.job_id IS NULL OR j.state = ANY(%s))
-              AND (r.claimed_until < clock_timestamp() OR (r.claimed_until IS NULL
-                   AND (r.attempts > 0 OR r.requested_at <= clock_timestamp() - %s * interval '1 second')
-                   AND NOT EXISTS (
-                       SELECT 1 FROM {t["req"]} l WHERE l.claimed_until >= clock_timestamp())))""",
-            [list(ACTIVE_JOB_STATES), after],
+            f"""SELECT count(*) FROM (SELECT 1 FROM {t["req"]} r LEFT JOIN {t["job"]} j ON j.id = r.job_id
+            WHERE r.claimed_until < statement_timestamp() AND {ready} LIMIT %s) due""",
+            [list(ACTIVE_JOB_STATES), limit],
         )
-        return cursor.fetchone()[0]
+        expired = cursor.fetchone()[0]
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {t['req']} WHERE claimed_until >= statement_timestamp())")
+        if cursor.fetchone()[0] or expired >= limit:
+            return expired
+        cursor.execute(
+            f"""SELECT count(*) FROM (SELECT 1 FROM {t["req"]} r LEFT JOIN {t["job"]} j ON j.id = r.job_id
+            WHERE r.claimed_until IS NULL AND {ready}
+              AND (r.attempts > 0 OR r.requested_at <= statement_timestamp() - %s * interval '1 second')
+            LIMIT %s) due""",
+            [list(ACTIVE_JOB_STATES), after, limit - expired],
+        )
+        return expired + cursor.fetchone()[0]
+
+
+def renew_leases(using: str = "default") -> int:
+    """Extend every lease this process holds by ``SYNC_LEASE_SECONDS``; return the rows renewed.
+
+    Only rows still claimed by this process: one another worker took over after
+    this one's lease ran out is its own now.
+    """
+    t = _tables()
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
+        cursor.execute(
+            f"UPDATE {t['req']} SET claimed_until = clock_timestamp() + %s * interval '1 second' "
+            "WHERE claimed_by = %s AND claimed_until IS NOT NULL",
+            [float(vs_settings.SYNC_LEASE_SECONDS), holder()],
+        )
+        return cursor.rowcount
+
+
+def release_mine(using: str = "default") -> int:
+    """Hand out again, at once, every row this process still holds; return how many.
+
+    For a drain whose database connection died under it: its claims were lost
+    with the connection, and nobody should wait for their leases to run out.
+    Attempts already counted stay counted.
+    """
+    t = _tables()
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        set_local_timeouts(cursor)
+        cursor.execute(
+            f"UPDATE {t['req']} SET claimed_until = NULL, claimed_by = '' "
+            "WHERE claimed_by = %s AND claimed_until IS NOT NULL",
+            [holder()],
+        )
+        return cursor.rowcount
 
 
 def claimable(using: str = "default") -> bool:

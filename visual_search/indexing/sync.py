@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,10 +35,11 @@ from PIL import Image
 from visual_search.adapters import ProductAdapter, get_adapter
 from visual_search.conf import get_product_model, vs_settings
 from visual_search.encoders import Encoder
-from visual_search.images import InvalidImage, open_image
+from visual_search.images import InvalidImage, open_image, without_server_paths
 from visual_search.indexing import outbox
 from visual_search.indexing.encoder_switch import get_indexing_encoders
 from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding
+from visual_search.timeouts import set_local_timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,37 @@ class SyncPlan:
     requests: dict[Any, Any] = field(default_factory=dict)  # save-time work owed as the plan saw it
     timings: tuple[float, float] = (0.0, 0.0)  # seconds waiting for decodes, seconds embedding
     load_cpu: float = 0.0  # CPU seconds its reader threads spent reading, hashing, decoding and preparing
+    # Products the adapter does not list as searchable: their images were not looked at, so they are not
+    # "without images" (their rows go, and no ImagelessProduct row says otherwise).
+    unsearchable: set[Any] = field(default_factory=set)
+
+
+
+
+def product_keys(pks: Iterable[Any], *, invalid: list[Any] | None = None) -> list[Any]:
+    """``pks`` as the product model's primary key values: ``"42"`` is 42, a UUID's text is a ``UUID``.
+
+    Keys arrive as text from commands, URLs and JSON; compared with the keys the
+    database returns, an unconverted one would be "missing" and its ``force`` ignored.
+    A value that cannot be a key (no product has it) is left out, and added to ``invalid`` if given.
+    """
+    field = get_product_model()._meta.pk
+    field = getattr(field, "target_field", field)  # a parent link (multi-table inheritance) holds the parent's key
+    keys = []
+    for pk in pks:
+        try:
+            keys.append(field.to_python(pk))
+        except (DjangoValidationError, TypeError, ValueError):
+            if invalid is not None:
+                invalid.append(pk)
+    return keys
+
+
+def _bound_transaction() -> None:
+    # Our own statement and lock timeouts: a product row locked by a stuck host transaction fails this
+    # batch (retried later) instead of holding the worker.
+    with connection.cursor() as cursor:
+        set_local_timeouts(cursor)
 
 
 def _hash(data: bytes) -> str:
@@ -130,9 +163,11 @@ def plan_sync(
     ``force`` is True for every product, or the products to re-embed even if unchanged.
     """
     adapter = adapter or get_adapter()
-    pks = list(dict.fromkeys(product_pks))
-    forced = set(pks) if force is True else set(force or ())
+    invalid: list[Any] = []
+    pks = list(dict.fromkeys(product_keys(product_pks, invalid=invalid)))
+    forced = set(pks) if force is True else set(product_keys(force or ()))
     with transaction.atomic():
+        _bound_transaction()
         encoders = encoders or get_indexing_encoders()
         products = get_product_model()._default_manager.in_bulk(pks)
         searchable_pks = set(
@@ -159,7 +194,9 @@ def plan_sync(
         if (pk, key) not in kept:
             removed.setdefault((pk, enc), {})[key] = row.content_hash
     return SyncPlan(
-        encoders, list(products), [pk for pk in pks if pk not in products], images, removed, requests=requests
+        encoders, list(products), [pk for pk in pks if pk not in products] + invalid, images, removed,
+        requests=requests,
+        unsearchable={pk for pk in products if pk not in {p.pk for p in searchable}},
     )
 
 
@@ -305,6 +342,7 @@ def write_rows(plan: SyncPlan) -> SyncResult:
     settled = [pk for pk in plan.products if pk not in plan.retry]
     now = timezone.now()
     with transaction.atomic():
+        _bound_transaction()
         alive = lock_products(settled)
         result.missing_products = plan.missing_products + [pk for pk in settled if pk not in alive]
         current = {
@@ -351,9 +389,11 @@ def write_rows(plan: SyncPlan) -> SyncResult:
                 ],
             )
         with_images = {image.product_pk for image in plan.images}
-        ImagelessProduct.objects.filter(product_id__in=[pk for pk in alive if pk in with_images]).delete()
+        ImagelessProduct.objects.filter(
+            product_id__in=[pk for pk in alive if pk in with_images or pk in plan.unsearchable]
+        ).delete()
         ImagelessProduct.objects.bulk_create(
-            [ImagelessProduct(product_id=pk) for pk in alive if pk not in with_images],
+            [ImagelessProduct(product_id=pk) for pk in alive if pk not in with_images and pk not in plan.unsearchable],
             update_conflicts=True,
             unique_fields=["product"],
             update_fields=["checked_at"],
@@ -375,8 +415,13 @@ def write_rows(plan: SyncPlan) -> SyncResult:
 
 def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbedding:
     planned = image.planned[encoder.id]
-    # Tries of the same bytes add up (a retried task); new bytes start again at 1.
-    same = planned is not None and planned.content_hash in (image.content_hash, "")
+    # Tries of the same bytes since they last embedded add up (a retried task); new bytes, or a re-embed of
+    # bytes that embedded fine, start again at 1: attempts counts tries towards one success, not re-embeds.
+    same = (
+        planned is not None
+        and planned.content_hash in (image.content_hash, "")
+        and planned.status != EmbeddingStatus.READY
+    )
     ok = vector is not None
     return ProductImageEmbedding(
         product_id=image.product_pk,
@@ -385,7 +430,7 @@ def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbed
         encoder_version=encoder.version,
         content_hash=image.content_hash,
         status=EmbeddingStatus.READY if ok else EmbeddingStatus.FAILED,
-        error="" if ok else (image.error or "The image could not be embedded."),
+        error="" if ok else without_server_paths(image.error or "The image could not be embedded."),
         attempts=planned.attempts + 1 if same else 1,
         embedding=vector if ok else None,
         embedded_at=now if ok else None,
@@ -456,12 +501,13 @@ def record_transient_failure(
         rows = ProductImageEmbedding.objects.filter(
             product_id__in=list(alive), encoder__in=[e.id for e in encoders]
         )
+        error = without_server_paths(error)[:2000]
         rows.filter(status=EmbeddingStatus.READY).update(
-            error=error[:2000], attempts=F("attempts") + 1, updated_at=now
+            error=error, attempts=F("attempts") + 1, updated_at=now
         )
         rows.exclude(status=EmbeddingStatus.READY).update(
             status=EmbeddingStatus.FAILED if final else EmbeddingStatus.PENDING,
-            error=error[:2000],
+            error=error,
             attempts=F("attempts") + 1,
             updated_at=now,
         )

@@ -5,8 +5,11 @@ rows, so a lost, duplicated or redelivered message loses or repeats nothing.
 A drain claims a batch, plans it, and reads and decodes the next batch in a
 small thread pool while the encoder runs on this one; after a while it sends
 itself again if work is left (chained draining: one message at a time,
-whatever the size of a bulk job). The periodic ``sweep`` re-sends work that
-nobody is working on: a lost task, a broker outage, a killed worker.
+whatever the size of a bulk job). The periodic ``sweep`` (every few seconds)
+re-sends work that nobody is working on: a lost task, a broker outage, a
+killed worker. While a drain runs, its leases are renewed from a thread
+(``indexing/liveness.py``), so a dead worker's work is free within one short
+lease; a drain that loses the database waits for it and drains again at once.
 
 The encoder is built in the worker child (``warm_up`` on ``worker_process_init``),
 never in a parent that forks.
@@ -357,13 +360,26 @@ def drain(self, bulk: bool = False) -> dict[str, int]:
 
 
 def _run(product_pks: list[Any] | None, *, bulk: bool = False) -> dict[str, int]:
+    from visual_search.indexing.liveness import keep_leases, wait_for_database  # noqa: PLC0415
+
     try:
-        counts = drain_owed(product_pks)
+        with keep_leases():
+            counts = drain_owed(product_pks)
         more = outbox.claimable()
-    except DatabaseError:
-        # The database is away: the rows are still there and the sweep comes back for them.
-        logger.exception("Could not drain work owed; the sweep will retry")
-        return {}
+    except DatabaseError as exc:
+        # The database went away under the drain. Its rows are still there: wait for it, give back what this
+        # process held (its claims died with the connection) and drain again at once, not at the next sweep.
+        logger.warning("Lost the database while draining (%s); waiting for it", exc)
+        if not wait_for_database(float(vs_settings.DATABASE_WAIT_SECONDS)):
+            logger.error("The database did not come back; the sweep will send the work again")
+            return {}
+        try:
+            released = outbox.release_mine()
+        except DatabaseError:
+            logger.exception("Could not give back this worker's claims; their leases run out instead")
+            released = 0
+        logger.info("The database is back; %d product(s) this worker held are owed again", released)
+        counts, more = {}, True
     if more:
         kick(bulk=bulk)
     return counts
@@ -372,12 +388,16 @@ def _run(product_pks: list[Any] | None, *, bulk: bool = False) -> dict[str, int]
 @shared_task(name="visual_search.sweep", ignore_result=True)
 def sweep() -> int:
     """Send drains for work owed that nobody is working on; return how many (the beat schedule's task)."""
-    return sweep_now()
+    try:
+        return sweep_now()
+    except DatabaseError as exc:  # an outage: the next sweep looks again, a few seconds on
+        logger.warning("Sweep: the database does not answer: %s", exc)
+        return 0
 
 
 def sweep_now() -> int:
     """Look for work owed that nobody is working on and send drain tasks for it; return the tasks sent."""
-    due = outbox.due_count()
+    due = outbox.due_count(limit=SWEEP_MAX_TASKS * max(1, int(vs_settings.BATCH_SIZE)))
     if not due:
         return 0
     tasks = min(SWEEP_MAX_TASKS, math.ceil(due / max(1, int(vs_settings.BATCH_SIZE))))

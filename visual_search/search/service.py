@@ -28,6 +28,7 @@ from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
 from visual_search.models import ProductImageEmbedding
 from visual_search.search import query_photos
+from visual_search.timeouts import set_local_timeouts
 
 #: pgvector refuses a larger hnsw.ef_search; iterative scans still return more rows.
 HNSW_EF_SEARCH_MAX = 1000
@@ -131,6 +132,8 @@ def _nearest(
             # SET LOCAL: scoped to this transaction, so it never leaks through a pooled connection.
             if not exact:
                 set_hnsw_options(cursor, limit, filtered=bool(filters), using=using)
+            else:
+                set_local_timeouts(cursor)
             rows_seen = 0
             for vector in vectors:
                 rows = list(nearest_images(base, vector, encoder, limit, exact=exact))
@@ -203,8 +206,7 @@ def set_hnsw_options(cursor, limit: int, *, filtered: bool, using: str) -> None:
         # the planner joins first and sorts every matching vector (measured: 260-320 ms at 100k
         # products for a 10% filter); without a sort, only the index can give the order.
         options["enable_sort"] = "off"
-    calls = ", ".join("set_config(%s, %s, true)" for _ in options)
-    cursor.execute(f"SELECT {calls}", [str(v) for item in options.items() for v in item])
+    set_local_timeouts(cursor, options)  # with the app's statement and lock timeouts, one round trip
 
 
 def similar_products(

@@ -26,16 +26,39 @@ __all__ = [
 ]
 
 
+#: Cache key of the last request that arrived with fewer X-Forwarded-For hops than ``TRUSTED_PROXIES``.
+MISSING_PROXY_HEADER_KEY = "visual_search:missing_proxy_header"
+
+
 def client_address(request) -> str:
     """The caller's address as a throttle key; never taken from a hop a client could have written."""
     address = request.META.get("REMOTE_ADDR", "")
     proxies = int(vs_settings.TRUSTED_PROXIES)
     if proxies > 0:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if len(hops) < proxies:
+            _note_missing_proxy_header(address, len(hops), proxies)
         chain = [*hops, address]
         # Each trusted proxy appended the address it received from; anything further left is hearsay.
         address = chain[max(0, len(chain) - 1 - proxies)]
     return _bucket(address)
+
+
+def _note_missing_proxy_header(address: str, hops: int, proxies: int) -> None:
+    """Remember (in the shared cache, an hour) that a request came without the proxies' header.
+
+    Then clients reach Django without passing the proxies ``TRUSTED_PROXIES``
+    counts, and any of them can pick its throttle key by sending the header
+    itself; ``check --deploy`` reads this and warns (``visual_search.W008``).
+    """
+    from django.core.cache import cache  # noqa: PLC0415
+    from django.utils import timezone  # noqa: PLC0415
+
+    try:
+        cache.add(MISSING_PROXY_HEADER_KEY, {"remote_addr": address, "hops": hops, "proxies": proxies,
+                                             "at": timezone.now().isoformat()}, 3600)
+    except Exception:  # noqa: BLE001 - a cache outage must not fail the request it was only watching
+        pass
 
 
 def _bucket(address: str) -> str:

@@ -1,4 +1,4 @@
-"""Send drain tasks for work owed that nobody is working on (what the Celery beat entry runs every minute)."""
+"""Send drain tasks for work owed that nobody is working on (what the Celery beat entry runs every 5 s)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = (
         "Re-send work owed whose task was lost (broker outage, killed worker): products whose worker's "
         "lease expired, or that waited SYNC_SWEEP_AFTER seconds with no worker busy. Celery beat runs "
-        "the same sweep every minute (task visual_search.sweep); use this from cron without beat."
+        "the same sweep every 5 s (task visual_search.sweep); use this from cron without beat."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
