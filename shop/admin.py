@@ -38,11 +38,14 @@ class ProductAdmin(DuplicateProductsMixin, CategorySuggestionMixin, EmbeddingSta
     inlines = [ProductImageInline]
     actions = [reembed_products, apply_suggested_category]
 
+    class Media:
+        css = {"all": ["shop/admin/products.css"]}
+
     @admin.display(description="Image")
     def thumbnail(self, obj: Product) -> str:
         if not obj.image:
             return "—"
         return format_html(
-            '<img src="{}" alt="" width="48" height="48" style="object-fit:cover;border-radius:4px">',
+            '<img src="{}" alt="" width="48" height="48" class="shop-thumb">',
             obj.image.url,
         )

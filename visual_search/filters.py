@@ -20,13 +20,24 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class FilterError(ValueError):
-    """A filter a request may not use, or a value of the wrong type; ``code`` is stable."""
+#: Lookups that match more than one value, so a filter using one has no list of values to offer.
+_PATTERN_LOOKUPS = ("iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith",
+                    "regex", "iregex", "gt", "gte", "lt", "lte", "in", "range", "isnull")
+#: At most this many valid values are listed in an error.
+MAX_LISTED_VALUES = 50
 
-    def __init__(self, code: str, name: str, message: str) -> None:
+
+class FilterError(ValueError):
+    """A filter a request may not use, or a value of the wrong type; ``code`` is stable.
+
+    ``valid_values`` lists ``(value, label)`` pairs when the value was not one of them.
+    """
+
+    def __init__(self, code: str, name: str, message: str, valid_values: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.name = name
+        self.valid_values = valid_values
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,11 @@ class SearchFilter:
     type: str = "string"
     description: str = ""
     max_length: int = 100  # for strings
+    #: For a text filter over a short list of values (a category slug): the lookup naming each value
+    #: for people (``"category__name"``). Values are then checked against what the searchable products
+    #: have (an unknown one is an error listing the valid ones), a name is accepted for its value, and
+    #: the search page offers the names.
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -79,6 +95,48 @@ class SearchFilter:
         return text
 
 
+def filter_choices(
+    spec: SearchFilter, adapter: ProductAdapter, limit: int | None = None
+) -> list[tuple[str, str]] | None:
+    """The ``(value, label)`` pairs a text filter can take among the searchable products, in label order.
+
+    None when the lookup is not a plain field (a pattern or a custom lookup), or when
+    there are more than ``limit`` values.
+    """
+    from django.core.exceptions import FieldError  # noqa: PLC0415
+
+    field = spec.lookup.removesuffix("__exact")
+    if spec.type != "string" or ("__" in field and field.rsplit("__", 1)[1] in _PATTERN_LOOKUPS):
+        return None
+    label = spec.label or field
+    rows = adapter.get_queryset().order_by(label, field).values_list(field, label).distinct()
+    try:
+        rows = list(rows[: limit + 1] if limit is not None else rows)
+    except FieldError:  # a custom lookup, not a field path (Oscar's category subtree)
+        return None
+    pairs = [(str(value), str(name)) for value, name in rows if value not in (None, "")]
+    if limit is not None and len(pairs) > limit:
+        return None
+    return pairs
+
+
+def _known_value(name: str, spec: SearchFilter, value: str, adapter: ProductAdapter) -> str:
+    """``value`` if some searchable product has it, the value a label names, else ``FilterError``."""
+    products = adapter.get_queryset()
+    if products.filter(**{spec.lookup: value}).exists():
+        return value
+    field = spec.lookup.removesuffix("__exact")
+    named = products.filter(**{f"{spec.label}__iexact": value}).values_list(field, flat=True).first()
+    if named is not None:
+        return str(named)
+    choices = filter_choices(spec, adapter, MAX_LISTED_VALUES) or []
+    listed = ", ".join(f"{v} ({label})" if label != v else v for v, label in choices) or "none"
+    raise FilterError(
+        "unknown_filter_value", name, f"No searchable product has {name} {value!r}. Valid values: {listed}.",
+        valid_values=choices,
+    )
+
+
 def parse_filters(
     params: Mapping[str, Any],
     *,
@@ -88,10 +146,12 @@ def parse_filters(
     """Validate request parameters against the adapter's filters; return ``{orm_lookup: value}``.
 
     Names in ``ignore`` (say ``k`` or ``image``) are skipped; an empty value
-    means "no filter". Raises ``FilterError`` (code ``unknown_filter`` or
-    ``invalid_filter``) for anything else.
+    means "no filter". Raises ``FilterError`` (code ``unknown_filter``,
+    ``invalid_filter``, or ``unknown_filter_value`` for a filter with a ``label``)
+    for anything else.
     """
-    declared = (adapter or get_adapter()).get_filters()
+    adapter = adapter or get_adapter()
+    declared = adapter.get_filters()
     skipped = set(ignore)
     lookups: dict[str, Any] = {}
     for name in params:
@@ -104,5 +164,8 @@ def parse_filters(
         if raw in ("", None, []) or raw == [""]:
             continue
         spec = declared[name]
-        lookups[spec.lookup] = spec.parse(name, raw)
+        value = spec.parse(name, raw)
+        if spec.label and spec.type == "string":
+            value = _known_value(name, spec, value, adapter)
+        lookups[spec.lookup] = value
     return lookups
