@@ -109,8 +109,8 @@ def filter_choices(
     if spec.type != "string" or ("__" in field and field.rsplit("__", 1)[1] in _PATTERN_LOOKUPS):
         return None
     label = spec.label or field
-    rows = adapter.get_queryset().order_by(label, field).values_list(field, label).distinct()
     try:
+        rows = adapter.get_queryset().order_by(label, field).values_list(field, label).distinct()
         rows = list(rows[: limit + 1] if limit is not None else rows)
     except FieldError:  # a custom lookup, not a field path (Oscar's category subtree)
         return None
