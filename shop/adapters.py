@@ -19,7 +19,8 @@ class ShopProductAdapter(ProductAdapter):
 
     filters = {
         "category": SearchFilter(
-            "category__slug", "string", "Category slug or name, e.g. dresses or Dresses.", label="category__name"
+            "category__slug", "string", "Category slug or name, e.g. dresses or Dresses.",
+            label="category__name",
         ),
         "price_min": SearchFilter("price__gte", "decimal", "Lowest price, inclusive."),
         "price_max": SearchFilter("price__lte", "decimal", "Highest price, inclusive."),

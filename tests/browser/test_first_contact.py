@@ -1,4 +1,4 @@
-"""What shoppers and shop admins meet first, in Chromium: hidden controls, a phone screen, names, icons, widths."""
+"""What shoppers and admins meet first, in Chromium: hidden controls, a phone screen, names, icons, widths."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from shop.models import Category, Product
-
 from visual_search.views import accepted_formats
 
 pytestmark = pytest.mark.django_db

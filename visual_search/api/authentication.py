@@ -42,7 +42,9 @@ class APIKeyAuthentication(BaseAuthentication):
         try:
             api_key = APIKey.objects.get_from_key(key)
         except APIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.", code="invalid_api_key") from None
+            raise exceptions.AuthenticationFailed(
+                "Unknown or revoked API key.", code="invalid_api_key"
+            ) from None
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.", code="expired_api_key")
         return AnonymousUser(), api_key

@@ -21,7 +21,7 @@ logger = logging.getLogger("visual_search.api")
 
 
 class APIError(exceptions.APIException):
-    """An error with a stable ``code`` chosen by the view (bad filter, bad image...); ``extra`` joins the body."""
+    """An error with a stable ``code`` by the view (bad filter, bad image...); ``extra`` joins its body."""
 
     status_code = status.HTTP_400_BAD_REQUEST
 

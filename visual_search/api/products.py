@@ -122,7 +122,8 @@ def listing(products: list, request, encoder) -> list[dict[str, Any]]:
         OpenApiParameter("status", str, OpenApiParameter.QUERY, enum=list(STATUSES),
                          description="Only products with this embedding status."),
         OpenApiParameter("changed_since", OpenApiTypes.DATETIME, OpenApiParameter.QUERY,
-                         description="Only products whose embedding state changed at or after this ISO 8601 time."),
+                         description="Only products whose embedding state changed at or after this "
+                                     "ISO 8601 time."),
     ],
     responses={200: ProductListingSerializer(many=True), **COMMON_ERRORS},
 )
@@ -146,4 +147,5 @@ class ProductListView(VisualSearchAPIView, generics.ListAPIView):
         if (since := params.validated_data.get("changed_since")) is not None:
             products = changed_since(products, since, encoder)
         page = self.paginate_queryset(products)
-        return self.get_paginated_response(ProductListingSerializer(listing(page, request, encoder), many=True).data)
+        items = ProductListingSerializer(listing(page, request, encoder), many=True)
+        return self.get_paginated_response(items.data)

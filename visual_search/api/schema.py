@@ -54,7 +54,7 @@ class VisualSearchSchema(AutoSchema):
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
-    """Two ways to send the bare key, either enough: what generated clients and Swagger's Authorize box send."""
+    """Two ways to send the bare key, either enough: what generated clients and Swagger's box send."""
 
     target_class = "visual_search.api.authentication.APIKeyAuthentication"
     name = ["ApiKey", "Bearer"]
