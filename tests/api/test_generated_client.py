@@ -48,7 +48,8 @@ USE_THE_CLIENT = textwrap.dedent('''
     with open(photo, "rb") as fh:
         body = ImageUploadRequest(image=File(payload=fh, file_name="photo.jpg", mime_type="image/jpeg"))
         found = search_by_image.sync(client=client, body=body, k=3)
-    refused = similar_products.sync_detailed(client=AuthenticatedClient(base_url=base_url, token="nope"), pk="1")
+    stranger = AuthenticatedClient(base_url=base_url, token="nope")
+    refused = similar_products.sync_detailed(client=stranger, pk="1")
     print(json.dumps({
         "listed": listed,
         "similar": [r.title for r in similar.results],
@@ -61,13 +62,14 @@ USE_THE_CLIENT = textwrap.dedent('''
 
 def run(command: list[str], cwd: Path) -> str:
     # The venv's bin first: the generator runs ruff on what it writes.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path}
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_a_generated_client_lists_products_calls_similar_and_searches_by_photo(live_server, catalogue, tmp_path):
+def test_a_generated_client_lists_calls_similar_and_searches_by_photo(live_server, catalogue, tmp_path):
     with urllib.request.urlopen(f"{live_server.url}/api/v1/schema/?format=json") as response:
         (tmp_path / "schema.json").write_bytes(response.read())
     run([sys.executable, "-m", "openapi_python_client", "generate", "--path", "schema.json", "--meta", "none"],
@@ -77,12 +79,14 @@ def test_a_generated_client_lists_products_calls_similar_and_searches_by_photo(l
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(photo_bytes("chelsea"))
 
-    output = run([sys.executable, "use_it.py", live_server.url, create_key("generated"), str(photo)], cwd=tmp_path)
+    key = create_key("generated")
+    output = run([sys.executable, "use_it.py", live_server.url, key, str(photo)], cwd=tmp_path)
 
     result = json.loads(output)
     assert [p["id"] for p in result["listed"]] == sorted((str(p.pk) for p in catalogue.values()), key=int)
     statuses = {p["id"]: p["status"] for p in result["listed"]}
-    assert statuses[str(catalogue["chelsea"].pk)] == "ready" and statuses[str(catalogue["blank"].pk)] == "no_images"
+    assert statuses[str(catalogue["chelsea"].pk)] == "ready"
+    assert statuses[str(catalogue["blank"].pk)] == "no_images"
     assert sorted(result["similar"]) == ["astronaut", "rocket"]  # the filter by category name went through
     assert len(result["found"]) == 3 and result["found"][0] == "chelsea"  # the same photo is found first
     assert result["refused"] == [401, "invalid_api_key"]
