@@ -72,8 +72,8 @@ def run(command: list[str], cwd: Path) -> str:
 def test_a_generated_client_lists_calls_similar_and_searches_by_photo(live_server, catalogue, tmp_path):
     with urllib.request.urlopen(f"{live_server.url}/api/v1/schema/?format=json") as response:
         (tmp_path / "schema.json").write_bytes(response.read())
-    run([sys.executable, "-m", "openapi_python_client", "generate", "--path", "schema.json", "--meta", "none"],
-        cwd=tmp_path)
+    generate = ["generate", "--path", "schema.json", "--meta", "none"]
+    run([sys.executable, "-m", "openapi_python_client", *generate], cwd=tmp_path)
     assert (tmp_path / PACKAGE / "api" / "products" / "list_products.py").exists()
     (tmp_path / "use_it.py").write_text(USE_THE_CLIENT)
     photo = tmp_path / "cat.jpg"
