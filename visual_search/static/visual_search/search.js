@@ -175,13 +175,24 @@
         });
     }
 
+    function coveredTop() {
+      // A host's sticky or fixed header covers the top of the window: measure it, so it hides nothing.
+      var node = document.elementFromPoint(window.innerWidth / 2, 1);
+      for (; node && node !== document.body; node = node.parentElement) {
+        var position = window.getComputedStyle(node).position;
+        if (position === "sticky" || position === "fixed") return Math.max(0, node.getBoundingClientRect().bottom);
+      }
+      return 0;
+    }
+
     function revealResults() {
       // On a narrow screen the results sit under the photo and the button, below the fold:
       // bring their top into view rather than leave the shopper guessing that anything happened.
       var top = results.getBoundingClientRect().top;
-      if (top >= 0 && top < window.innerHeight / 3) return;
+      var covered = coveredTop();
+      if (top >= covered && top < window.innerHeight / 3) return;
       var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-      results.scrollIntoView({ block: "start", behavior: reduce ? "auto" : "smooth" });
+      window.scrollTo({ top: window.scrollY + top - covered - 8, behavior: reduce ? "auto" : "smooth" });
     }
 
     function stopCrop() {
