@@ -8,7 +8,7 @@ value to its declared type, and returns the lookups that ``search.py`` applies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -53,6 +53,9 @@ class SearchFilter:
     #: have (an unknown one is an error listing the valid ones), a name is accepted for its value, and
     #: the search page offers the names.
     label: str = ""
+    #: For a filter that is not a plain field (a product set, a custom lookup): a callable giving the
+    #: ``(value, label)`` pairs it takes. Values are checked against them as with ``label``.
+    choices: Callable[[], Iterable[tuple[Any, Any]]] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -92,7 +95,27 @@ class SearchFilter:
             raise FilterError(
                 "invalid_filter", name, f"{name} must be 1 to {self.max_length} characters."
             )
-        return text
+        return self.known_choice(name, text) if self.choices is not None else text
+
+    def known_choice(self, name: str, text: str) -> str:
+        """The value ``text`` names among ``choices()`` (a value, or a label in any case), else ``FilterError``."""
+        pairs = [(str(value), str(label)) for value, label in self.choices()]
+        for value, _label in pairs:
+            if text == value:
+                return value
+        for value, label in pairs:
+            if text.lower() == label.lower():
+                return value
+        raise unknown_value(name, text, pairs[:MAX_LISTED_VALUES])
+
+
+def unknown_value(name: str, value: str, choices: list[tuple[str, str]]) -> FilterError:
+    """The error for a value the filter does not take, listing the ``(value, label)`` pairs it does."""
+    listed = ", ".join(f"{v} ({label})" if label != v else v for v, label in choices) or "none"
+    return FilterError(
+        "unknown_filter_value", name, f"Unknown {name} {value!r}. Valid values: {listed}.",
+        valid_values=choices,
+    )
 
 
 def filter_choices(
@@ -105,6 +128,9 @@ def filter_choices(
     """
     from django.core.exceptions import FieldError  # noqa: PLC0415
 
+    if spec.choices is not None:
+        pairs = [(str(value), str(label)) for value, label in spec.choices()]
+        return None if limit is not None and len(pairs) > limit else pairs
     field = spec.lookup.removesuffix("__exact")
     if spec.type != "string" or ("__" in field and field.rsplit("__", 1)[1] in _PATTERN_LOOKUPS):
         return None
@@ -129,12 +155,7 @@ def _known_value(name: str, spec: SearchFilter, value: str, adapter: ProductAdap
     named = products.filter(**{f"{spec.label}__iexact": value}).values_list(field, flat=True).first()
     if named is not None:
         return str(named)
-    choices = filter_choices(spec, adapter, MAX_LISTED_VALUES) or []
-    listed = ", ".join(f"{v} ({label})" if label != v else v for v, label in choices) or "none"
-    raise FilterError(
-        "unknown_filter_value", name, f"No searchable product has {name} {value!r}. Valid values: {listed}.",
-        valid_values=choices,
-    )
+    raise unknown_value(name, value, filter_choices(spec, adapter, MAX_LISTED_VALUES) or [])
 
 
 def parse_filters(
@@ -165,7 +186,7 @@ def parse_filters(
             continue
         spec = declared[name]
         value = spec.parse(name, raw)
-        if spec.label and spec.type == "string":
+        if spec.label and spec.choices is None and spec.type == "string":
             value = _known_value(name, spec, value, adapter)
         lookups[spec.lookup] = value
     return lookups

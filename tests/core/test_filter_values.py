@@ -44,7 +44,7 @@ def test_an_unknown_value_lists_the_valid_ones(shop, value):
         ("dresses", "Dresses"), ("long-sleeves", "Long sleeves"), ("t-shirts", "T-shirts"),
     ]
     assert str(error) == (
-        f"No searchable product has category {value!r}. "
+        f"Unknown category {value!r}. "
         "Valid values: dresses (Dresses), long-sleeves (Long sleeves), t-shirts (T-shirts)."
     )
 
