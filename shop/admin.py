@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
-from visual_search.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
+from visual_search.admin import STATUS_CSS, EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
 from visual_search.duplicates_admin import DuplicateProductsMixin
 from visual_search.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
 
@@ -39,7 +39,8 @@ class ProductAdmin(DuplicateProductsMixin, CategorySuggestionMixin, EmbeddingSta
     actions = [reembed_products, apply_suggested_category]
 
     class Media:
-        css = {"all": ["shop/admin/products.css"]}
+        # This Media replaces the mixin's: name its stylesheet (the status badges) too.
+        css = {"all": [STATUS_CSS, "shop/admin/products.css"]}
 
     @admin.display(description="Image")
     def thumbnail(self, obj: Product) -> str:

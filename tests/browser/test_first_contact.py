@@ -120,5 +120,10 @@ def test_admin_tables_fit_a_1280_pixel_screen(path, server, catalogue, quiet_que
     })""")
     assert widths["page"] <= 1280, widths
     assert max(widths["tables"]) <= 1280, widths
+    if path == "/admin/shop/product/":
+        # Styled from stylesheets, not style attributes: the thumbnails and the status badges.
+        assert page.locator("img.shop-thumb").first.evaluate("e => getComputedStyle(e).objectFit") == "cover"
+        badge = page.locator(".vs-status-ready").first
+        assert badge.evaluate("e => getComputedStyle(e).color") == "rgb(46, 157, 74)"
     assert violations == []
     assert page.js_errors == []
