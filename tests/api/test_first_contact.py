@@ -179,7 +179,7 @@ def test_the_listing_filters_by_status_and_change_time(api_client, catalogue):
 
 @pytest.mark.parametrize("query, field", [
     ("status=done", "status"), ("changed_since=yesterday", "changed_since"), ("page_size=0", "page_size"),
-    ("page_size=201", "page_size"),
+    ("page_size=201", "page_size"), ("cursor=not-a-cursor", "cursor"),
 ])
 def test_the_listing_refuses_bad_parameters(api_client, catalogue, query, field):
     response = api_client.get(f"/api/v1/products/?{query}")

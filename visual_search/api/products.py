@@ -16,6 +16,7 @@ from django.db.models import Max, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -51,6 +52,15 @@ class ProductCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        # DRF answers a bad cursor with 404, as if the list were missing: it is a bad parameter.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {"cursor": ["Invalid cursor: follow a page's next or previous link."]}
+            ) from None
 
 
 class ListingParamsSerializer(serializers.Serializer):
