@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.signals import got_request_exception
 from django.test import Client
 from django.utils import timezone
 
@@ -130,11 +131,21 @@ def test_a_crash_is_a_json_500(api_client, catalogue, monkeypatch):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(views, "similar_products", broken)
-    client = Client(headers={"Authorization": api_client.defaults["HTTP_AUTHORIZATION"]},
-                    raise_request_exception=False)
-    response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/")
+    reported = []
+
+    def receiver(**kwargs):
+        reported.append(kwargs["request"].path)
+
+    got_request_exception.connect(receiver)
+    try:
+        client = Client(headers={"Authorization": api_client.defaults["HTTP_AUTHORIZATION"]},
+                        raise_request_exception=False)
+        response = client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/")
+    finally:
+        got_request_exception.disconnect(receiver)
     assert response.status_code == 500
     assert response.json() == {"code": "server_error", "detail": "Internal server error."}
+    assert reported == [f"/api/v1/products/{catalogue['chelsea'].pk}/similar/"]  # error trackers hear of it
 
 
 # The product listing

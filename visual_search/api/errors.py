@@ -1,5 +1,7 @@
 """Every API error as JSON ``{"code": ..., "detail": ...}``: the app's views, unknown paths and crashes alike.
 
+(With ``DEBUG`` on, a crash shows Django's traceback page instead.)
+
 One shape: ``code`` (stable) and ``detail`` (words for people), plus ``errors``
 (per field, code ``invalid``) or ``valid_values`` (code ``unknown_filter_value``)
 where they apply.
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.signals import got_request_exception
+from django.http import Http404, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -54,9 +58,14 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) if exc.args else None)
     response = drf_exception_handler(exc, context)
     if response is None:
-        # A bug, not the caller's fault: logged with its traceback as Django logs a 500, answered in JSON.
+        if isinstance(exc, UnreadablePostError) or settings.DEBUG:
+            # The upload guard answers a body that stopped arriving (408); DEBUG shows Django's traceback page.
+            return None
+        # A bug, not the caller's fault: reported as Django reports a 500 (the signal error trackers
+        # listen to, the log with its traceback), answered in JSON.
         request = context.get("request")
-        logger.error("Internal error in %s", getattr(request, "path", "the API"), exc_info=exc)
+        got_request_exception.send(sender=None, request=getattr(request, "_request", request))
+        logger.error("Internal Server Error: %s", getattr(request, "path", "the API"), exc_info=exc)
         return Response({"code": "server_error", "detail": "Internal server error."},
                         status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
