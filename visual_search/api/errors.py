@@ -59,7 +59,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         if isinstance(exc, UnreadablePostError) or settings.DEBUG:
-            # The upload guard answers a body that stopped arriving (408); DEBUG shows Django's traceback page.
+            # The upload guard answers a body that stopped arriving (408); DEBUG shows the traceback page.
             return None
         # A bug, not the caller's fault: reported as Django reports a 500 (the signal error trackers
         # listen to, the log with its traceback), answered in JSON.

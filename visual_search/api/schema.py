@@ -66,7 +66,8 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
         created = "a key created with `manage.py visual_search_apikey create NAME`"
         return [
             {"type": "apiKey", "in": "header", "name": KEY_HEADER,
-             "description": f"The bare key in `{KEY_HEADER}`: {created}. `Authorization: Api-Key <key>` works too."},
+             "description": f"The bare key in `{KEY_HEADER}`: {created}. "
+                            "`Authorization: Api-Key <key>` works too."},
             {"type": "http", "scheme": "bearer",
              "description": f"The bare key as a bearer token (`Authorization: Bearer <key>`): {created}."},
         ]

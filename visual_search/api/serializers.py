@@ -73,7 +73,8 @@ class ImageUploadSerializer(SearchParamsSerializer):
 
     # Empty files reach the image gate, which answers "empty" as the search page does.
     image = serializers.FileField(
-        allow_empty_file=True, help_text="The photo: JPEG, PNG, WebP, GIF, BMP or TIFF (ALLOWED_IMAGE_FORMATS)."
+        allow_empty_file=True,
+        help_text="The photo: JPEG, PNG, WebP, GIF, BMP or TIFF (ALLOWED_IMAGE_FORMATS).",
     )
 
 

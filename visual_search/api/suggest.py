@@ -36,9 +36,9 @@ class CategorySuggestionSerializer(serializers.Serializer):
     """The category the nearest products vote for, and how they voted."""
 
     product = serializers.CharField(help_text="The product's primary key.")
-    category = SuggestedCategorySerializer(allow_null=True, help_text="The winner; null when no neighbour votes.")
+    category = SuggestedCategorySerializer(allow_null=True, help_text="The winner; null if no neighbour votes.")
     confidence = serializers.FloatField(help_text="The winner's share of the similarity-weighted vote.")
-    votes = CategoryVoteSerializer(many=True, help_text="Every category that got a vote, largest share first.")
+    votes = CategoryVoteSerializer(many=True, help_text="Each category that got a vote, largest share first.")
     neighbours = serializers.IntegerField(help_text="How many neighbours voted.")
 
 
