@@ -111,10 +111,13 @@ def test_unknown_paths_answer_json_404_without_a_key(method, path):
     assert path in response.json()["detail"]
 
 
-def test_a_missing_slash_is_pointed_out(api_client, catalogue):
-    response = api_client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar")
+def test_a_missing_slash_redirects_a_get_and_is_pointed_out_to_a_post(api_client, catalogue):
+    url = f"/api/v1/products/{catalogue['chelsea'].pk}/similar"
+    response = api_client.get(url, {"k": 2})
+    assert response.status_code == 301 and response["Location"] == f"{url}/?k=2"  # as APPEND_SLASH does
+    response = api_client.post("/api/v1/search/image")
     assert response.status_code == 404
-    assert f"Did you mean /api/v1/products/{catalogue['chelsea'].pk}/similar/?" in response.json()["detail"]
+    assert "Did you mean /api/v1/search/image/?" in response.json()["detail"]
 
 
 def test_other_errors_share_the_shape(api_client, catalogue):

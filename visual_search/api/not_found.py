@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpResponsePermanentRedirect
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
@@ -35,6 +37,10 @@ class NotFoundView(VisualSearchAPIView):
 
     def not_found(self, request, *args, **kwargs):
         suggestion = _with_slash(request.path)
+        if suggestion and request.method in ("GET", "HEAD") and settings.APPEND_SLASH:
+            # What CommonMiddleware did before this pattern caught the path; a POST's body would be lost.
+            query = request.META.get("QUERY_STRING")
+            return HttpResponsePermanentRedirect(suggestion + (f"?{query}" if query else ""))
         hint = f" Did you mean {suggestion}?" if suggestion else " See the schema for the endpoints."
         raise NotFound(f"No API endpoint at {request.path}.{hint}")
 
