@@ -222,3 +222,17 @@ def test_the_upload_body_and_the_suggestion_are_described():
     vote = schema["components"]["schemas"][suggestion["votes"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert set(vote["properties"]) == {"id", "name", "share"}
     assert vote["properties"]["share"]["type"] == "number"
+
+
+def test_a_listing_page_costs_the_same_queries_whatever_its_size(api_client, catalogue):
+    from django.db import connection  # noqa: PLC0415
+    from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+    def queries(page_size: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = api_client.get("/api/v1/products/", {"page_size": page_size})
+        assert len(response.json()["results"]) == page_size
+        return len(captured)
+
+    # The first four have photos; the demo adapter reads galleries only for products without one.
+    assert queries(1) == queries(4)
