@@ -18,7 +18,10 @@ class ShopProductAdapter(ProductAdapter):
     image_models = ("shop.ProductImage",)
 
     filters = {
-        "category": SearchFilter("category__slug", "string", "Category slug, e.g. dress."),
+        "category": SearchFilter(
+            "category__slug", "string", "Category slug or name, e.g. dresses or Dresses.",
+            label="category__name",
+        ),
         "price_min": SearchFilter("price__gte", "decimal", "Lowest price, inclusive."),
         "price_max": SearchFilter("price__lte", "decimal", "Highest price, inclusive."),
         "in_stock": SearchFilter("in_stock", "boolean", "true: only products in stock."),

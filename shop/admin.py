@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from shop.models import Category, Product, ProductImage
-from visual_search.web.admin import EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
+from visual_search.web.admin import STATUS_CSS, EmbeddingStatusFilter, EmbeddingStatusMixin, reembed_products
 from visual_search.web.duplicates_admin import DuplicateProductsMixin
 from visual_search.web.suggestion_admin import CategorySuggestionMixin, apply_suggested_category
 
@@ -38,11 +38,15 @@ class ProductAdmin(DuplicateProductsMixin, CategorySuggestionMixin, EmbeddingSta
     inlines = [ProductImageInline]
     actions = [reembed_products, apply_suggested_category]
 
+    class Media:
+        # This Media replaces the mixin's: name its stylesheet (the status badges) too.
+        css = {"all": [STATUS_CSS, "shop/admin/products.css"]}
+
     @admin.display(description="Image")
     def thumbnail(self, obj: Product) -> str:
         if not obj.image:
             return "—"
         return format_html(
-            '<img src="{}" alt="" width="48" height="48" style="object-fit:cover;border-radius:4px">',
+            '<img src="{}" alt="" width="48" height="48" class="shop-thumb">',
             obj.image.url,
         )

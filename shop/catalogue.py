@@ -81,11 +81,17 @@ def import_demo_photos(
     by_category: dict[str, list[dict[str, str]]] = {}
     for row in _read_manifest(root / "manifest.csv"):
         by_category.setdefault(row["category"], []).append(row)
-    created = 0
-    for name, rows in by_category.items():
-        category = _get_category(name)
-        new = 0
-        for row in rows[:per_category]:
+    categories = {name: _get_category(name) for name in by_category}
+    new = dict.fromkeys(by_category, 0)
+    # Round robin over the categories: the catalogue lists newest first, so importing one category
+    # after another would fill the first page with the last category alone.
+    taken = {name: rows[:per_category] for name, rows in by_category.items()}
+    rounds = max((len(rows) for rows in taken.values()), default=0)
+    for index in range(rounds):
+        for name, rows in taken.items():
+            if index >= len(rows):
+                continue
+            row, category = rows[index], categories[name]
             path = root / row["file"]
             slug = slugify(f"demo-{path.parent.name}-{path.stem}")[:200]
             if Product.objects.filter(slug=slug).exists():
@@ -102,10 +108,10 @@ def import_demo_photos(
             with path.open("rb") as fh:
                 product.image.save(f"{slug}{path.suffix.lower()}", File(fh), save=False)
             product.save()
-            new += 1
-        created += new
-        log(_summary(category, new))
-    return created
+            new[name] += 1
+    for name, category in categories.items():
+        log(_summary(category, new[name]))
+    return sum(new.values())
 
 
 def _category_files(root: Path) -> dict[str, list[Path]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 
 from shop.models import Category, Product
 
@@ -35,3 +36,8 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One product: main image, gallery, price and description."""
     product = get_object_or_404(Product.objects.select_related("category").prefetch_related("gallery"), pk=pk)
     return render(request, "shop/product_detail.html", {"product": product})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The shop's icon, for browsers that ask for /favicon.ico (the static URL is resolved per request)."""
+    return HttpResponseRedirect(static("shop/favicon.svg"))

@@ -117,6 +117,7 @@ def main() -> None:
         (HERE / folder).mkdir(exist_ok=True)
         load(path).save(HERE / name, "JPEG", quality=QUALITY, optimize=True, progressive=True)
         stock = 0 if rng.random() < 0.15 else rng.randrange(1, 40)
+        # Placeholder titles: they can contradict the photo; the committed manifest's were written by hand.
         rows.append([name, category, f"{rng.choice(ADJECTIVES)} {rng.choice(names).lower()}",
                      f"{rng.randrange(low, high)}.{rng.choice(['00', '50', '95', '99'])}", stock])
     with open(HERE / "manifest.csv", "w", newline="") as fh:

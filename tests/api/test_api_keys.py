@@ -41,7 +41,7 @@ def test_anonymous_calls_get_401_even_when_the_host_allows_any(client, product, 
     for response in (client.get(similar_url(product)), client.post(SEARCH_URL, upload())):
         assert response.status_code == 401
         assert response.json()["code"] == "not_authenticated"
-        assert response["WWW-Authenticate"] == "Api-Key"
+        assert response["WWW-Authenticate"] == 'Api-Key realm="api", Bearer realm="api"'
 
 
 def test_a_key_from_the_command_gets_200(api_client, product):

@@ -35,7 +35,7 @@ def test_schema_lists_only_the_apps_endpoints_with_parameters_and_errors(schema)
     assert names == {"pk", "k", "category", "price_min", "price_max", "in_stock"}
     assert {"200", "400", "401", "403", "404", "429"} <= set(similar["responses"])
     search = schema["paths"][SEARCH]["post"]
-    assert {p["name"] for p in search["parameters"]} == {"category", "price_min", "price_max", "in_stock"}
+    assert {p["name"] for p in search["parameters"]} == {"k", "category", "price_min", "price_max", "in_stock"}
     assert {"200", "400", "401", "413", "429"} <= set(search["responses"])
     body = search["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(schema["components"]["schemas"][body]["properties"]) == {"image", "k"}

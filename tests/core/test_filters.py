@@ -24,10 +24,11 @@ EXACT = "::halfvec <=>"
 pytestmark = pytest.mark.django_db
 
 
-def test_parse_filters_accepts_exactly_the_declared_names():
-    params = QueryDict("category=dress&price_min=5&price_max=20.50&in_stock=false&k=3")
+def test_parse_filters_accepts_exactly_the_declared_names(make_product):
+    make_product(None)  # in the category "cats": a category value is checked against the products
+    params = QueryDict("category=cats&price_min=5&price_max=20.50&in_stock=false&k=3")
     assert parse_filters(params, adapter=ShopProductAdapter(), ignore=["k"]) == {
-        "category__slug": "dress", "price__gte": Decimal("5"), "price__lte": Decimal("20.50"), "in_stock": False,
+        "category__slug": "cats", "price__gte": Decimal("5"), "price__lte": Decimal("20.50"), "in_stock": False,
     }
     assert parse_filters(QueryDict("category="), adapter=ShopProductAdapter()) == {}
 

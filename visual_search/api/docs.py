@@ -9,8 +9,9 @@ from rest_framework.permissions import AllowAny
 SCHEMA_SETTINGS = {
     "TITLE": "Visual search API",
     "DESCRIPTION": (
-        "Products that look like a product or a photo. Send `Authorization: Api-Key <key>`; "
-        "every error is JSON with a stable `code` and a `detail`."
+        "Products that look like a product or a photo, and the catalogue's embedding status. Send the key as "
+        "`X-Api-Key: <key>`, `Authorization: Bearer <key>` or `Authorization: Api-Key <key>`; every error, "
+        "unknown paths included, is JSON with a stable `code` and a `detail`."
     ),
     "VERSION": "1",
     "PREPROCESSING_HOOKS": ["visual_search.api.schema.only_visual_search"],

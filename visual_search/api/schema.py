@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from visual_search.adapters import get_adapter
+from visual_search.api.authentication import KEY_HEADER
 from visual_search.api.serializers import ErrorSerializer
 
 _FILTER_TYPES = {
@@ -23,10 +24,10 @@ def error(description: str) -> OpenApiResponse:
 
 
 COMMON_ERRORS = {
-    400: error("Invalid parameter (code invalid), unknown filter (unknown_filter) or bad filter value "
-               "(invalid_filter)."),
+    400: error("Invalid parameter (code invalid), unknown filter (unknown_filter), bad filter value "
+               "(invalid_filter) or a value no product has (unknown_filter_value, with valid_values)."),
     401: error("No credentials (not_authenticated) or an unknown, revoked or expired key "
-               "(invalid_api_key, expired_api_key)."),
+               "(invalid_api_key, expired_api_key); the detail names the accepted headers."),
     403: error("Credentials without access (permission_denied)."),
     429: error("Too many requests (throttled); the Retry-After header says when to retry."),
 }
@@ -53,16 +54,23 @@ class VisualSearchSchema(AutoSchema):
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
+    """Two ways to send the bare key, either enough: what generated clients and Swagger's box send."""
+
     target_class = "visual_search.api.authentication.APIKeyAuthentication"
-    name = "ApiKey"
+    name = ["ApiKey", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKey": []}, {"Bearer": []}]  # one or the other, not both
 
     def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Api-Key <key>`, a key created with `manage.py visual_search_apikey create NAME`.",
-        }
+        created = "a key created with `manage.py visual_search_apikey create NAME`"
+        return [
+            {"type": "apiKey", "in": "header", "name": KEY_HEADER,
+             "description": f"The bare key in `{KEY_HEADER}`: {created}. "
+                            "`Authorization: Api-Key <key>` works too."},
+            {"type": "http", "scheme": "bearer",
+             "description": f"The bare key as a bearer token (`Authorization: Bearer <key>`): {created}."},
+        ]
 
 
 def only_visual_search(endpoints):

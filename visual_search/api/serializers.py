@@ -71,8 +71,22 @@ class SearchParamsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(SearchParamsSerializer):
+    """The photo to search with, as a multipart form upload, and optionally how many results.
+
+    The format is found by decoding the bytes, never from the file name or the Content-Type;
+    ``MAX_IMAGE_BYTES`` and ``MAX_IMAGE_PIXELS`` cap what the server will decode.
+    """
+
     # Empty files reach the image gate, which answers "empty" as the search page does.
-    image = serializers.FileField(allow_empty_file=True, help_text="A JPEG, PNG, WebP, GIF, BMP or TIFF photo.")
+    image = serializers.FileField(
+        allow_empty_file=True,
+        help_text="The photo: JPEG, PNG, WebP, GIF, BMP or TIFF (ALLOWED_IMAGE_FORMATS).",
+    )
+
+
+class FilterValueSerializer(serializers.Serializer):
+    value = serializers.CharField(help_text="What the filter takes, e.g. a category slug.")
+    name = serializers.CharField(help_text="How people call it, e.g. the category's name (also accepted).")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -81,3 +95,6 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, e.g. not_authenticated, unknown_filter, corrupt, throttled.")
     detail = serializers.CharField()
     errors = serializers.DictField(required=False, help_text="Per-field messages (code invalid only).")
+    valid_values = FilterValueSerializer(
+        many=True, required=False, help_text="The values the filter takes (code unknown_filter_value only)."
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -23,6 +23,25 @@ def _category(value) -> dict | None:
     return {"id": str(getattr(value, "pk", value)), "name": str(value)}
 
 
+class SuggestedCategorySerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The category's primary key (or value).")
+    name = serializers.CharField()
+
+
+class CategoryVoteSerializer(SuggestedCategorySerializer):
+    share = serializers.FloatField(help_text="This category's share of the similarity-weighted vote, 0 to 1.")
+
+
+class CategorySuggestionSerializer(serializers.Serializer):
+    """The category the nearest products vote for, and how they voted."""
+
+    product = serializers.CharField(help_text="The product's primary key.")
+    category = SuggestedCategorySerializer(allow_null=True, help_text="The winner; null if no neighbour votes.")
+    confidence = serializers.FloatField(help_text="The winner's share of the similarity-weighted vote.")
+    votes = CategoryVoteSerializer(many=True, help_text="Each category that got a vote, largest share first.")
+    neighbours = serializers.IntegerField(help_text="How many neighbours voted.")
+
+
 class NeighboursSerializer(serializers.Serializer):
     k = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_NEIGHBOURS, help_text="Neighbours that vote (default 10)."
@@ -36,13 +55,7 @@ class NeighboursSerializer(serializers.Serializer):
         NeighboursSerializer,  # k, with its bounds
     ],
     responses={
-        200: inline_serializer("CategorySuggestion", {
-            "product": serializers.CharField(),
-            "category": serializers.DictField(allow_null=True, help_text="{id, name} or null"),
-            "confidence": serializers.FloatField(help_text="The winner's share of the similarity-weighted vote."),
-            "votes": serializers.ListField(child=serializers.DictField()),
-            "neighbours": serializers.IntegerField(),
-        }),
+        200: CategorySuggestionSerializer,
         **COMMON_ERRORS,
         404: error("No searchable product with this key (not_found)."),
     },

@@ -41,7 +41,10 @@ def _filters(request) -> dict:
     try:
         return parse_filters(request.query_params, ignore=("k", "format"))
     except FilterError as exc:
-        raise errors.APIError(exc.code, str(exc)) from None
+        extra = None
+        if exc.valid_values is not None:
+            extra = {"valid_values": [{"value": value, "name": name} for value, name in exc.valid_values]}
+        raise errors.APIError(exc.code, str(exc), extra=extra) from None
 
 
 class VisualSearchAPIView(APIView):
@@ -98,6 +101,10 @@ class SimilarProductsView(VisualSearchAPIView):
 
 @extend_schema(
     summary="Products that look like a photo",
+    parameters=[
+        OpenApiParameter("k", int, OpenApiParameter.QUERY,
+                         description="How many results (default 12); a k field in the form body wins."),
+    ],
     request={"multipart/form-data": ImageUploadSerializer},
     responses={
         200: ResultPageSerializer,
@@ -131,7 +138,10 @@ class SearchByImageView(VisualSearchAPIView):
         if length > limit + 64 * 1024:
             raise errors.APIError("too_large", f"Images may be at most {limit} bytes.", 413)
         filters = _filters(request)
-        params = ImageUploadSerializer(data=request.data)
+        data = request.data.dict()  # last value of each field, the upload included; no deep copy of the file
+        if "k" in request.query_params and "k" not in data:
+            data["k"] = request.query_params["k"]  # ?k= as on the similar endpoint; the form field wins
+        params = ImageUploadSerializer(data=data)
         params.is_valid(raise_exception=True)
         try:
             results = search_by_image(params.validated_data["image"], params.validated_data.get("k"), filters)

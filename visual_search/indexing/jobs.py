@@ -268,7 +268,7 @@ def job_progress(job: BulkJob, *, remaining: int | None = None, now: datetime | 
         id=job.pk, mode=job.mode, encoder=job.encoder, state=job.state, total=job.total, remaining=remaining,
         processed=processed, done=job.done, failed=job.failed,
         percent=100.0 if not job.total else round(100.0 * processed / job.total, 1),
-        rate=round(rate, 3) if rate else None,
+        rate=readable_rate(rate) if rate else None,
         seconds_left=round(seconds_left, 1) if seconds_left is not None else None,
         message=job.message, started_by=str(job.created_by) if job.created_by_id else "",
         created_at=job.created_at, finished_at=job.finished_at,
@@ -284,6 +284,13 @@ def jobs_progress(jobs: Iterable[BulkJob]) -> list[JobProgress]:
     )
     now = timezone.now()
     return [job_progress(job, remaining=owed.get(job.pk, 0), now=now) for job in jobs]
+
+
+def readable_rate(rate: float) -> float | int:
+    """Products a second as people read them: whole from 100 up, else three significant figures (21.8, 0.412)."""
+    if rate >= 100:
+        return round(rate)
+    return float(f"{rate:.3g}")
 
 
 def format_duration(seconds: float | None) -> str:

@@ -106,7 +106,9 @@ class EmbeddingStatusMixin:
 class ProductImageEmbeddingAdmin(admin.ModelAdmin):
     """Read-only rows with their status, a bulk re-embed action and the progress page."""
 
-    list_display = ["product", "image_key", "encoder", "encoder_version", "coloured_status", "attempts",
+    # Encoder and version share a column, and the table lays out to its box (progress.css), so the list
+    # fits a 1280-pixel screen beside the admin's navigation and the filters.
+    list_display = ["product", "image_key", "encoder_and_version", "coloured_status", "attempts",
                     "short_error", "embedded_at"]
 
     class Media:
@@ -142,7 +144,11 @@ class ProductImageEmbeddingAdmin(admin.ModelAdmin):
     def short_error(self, obj: ProductImageEmbedding) -> str:
         if not obj.error:
             return ""
-        return format_html('<span title="{}">{}</span>', obj.error, Truncator(obj.error).chars(80))
+        return format_html('<span title="{}">{}</span>', obj.error, Truncator(obj.error).chars(60))
+
+    @admin.display(description="Encoder", ordering="encoder")
+    def encoder_and_version(self, obj: ProductImageEmbedding) -> str:
+        return format_html('{} <span class="vs-quiet">v{}</span>', obj.encoder, obj.encoder_version)
 
     @admin.action(description="Re-embed the products of the selected rows", permissions=["change"])
     def reembed_rows(self, request: HttpRequest, queryset: QuerySet) -> None:

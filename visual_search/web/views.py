@@ -11,17 +11,18 @@ import base64
 import io
 
 from django import forms
-from django.core.exceptions import FieldError, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.formats import number_format
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
 from visual_search.adapters import ProductAdapter, get_adapter
 from visual_search.conf import vs_settings
-from visual_search.filters import FilterError, SearchFilter, parse_filters
+from visual_search.filters import FilterError, SearchFilter, filter_choices, parse_filters
 from visual_search.images import STATUS_BY_CODE, InvalidImage, open_image
 from visual_search.search.results import ResultPage, build_result_page
 from visual_search.search.service import query_decode_size, search_by_image, similar_products
@@ -38,6 +39,16 @@ def megabytes(size: int) -> str:
     value = size / (1024 * 1024)
     value = round(value, 1) if value >= 0.1 else round(value, 2)
     return _("%(size)s MB") % {"size": number_format(value, 0 if value == int(value) else None)}
+
+
+#: How people write the formats Pillow names in upper case.
+_FORMAT_NAMES = {"WEBP": "WebP", "JPEG2000": "JPEG 2000", "AVIF": "AVIF", "HEIF": "HEIF"}
+
+
+def accepted_formats() -> str:
+    """``JPEG, PNG, WebP or GIF``: the formats ``ALLOWED_IMAGE_FORMATS`` lets through, for hints and errors."""
+    names = [_FORMAT_NAMES.get(str(f).upper(), str(f).upper()) for f in vs_settings.ALLOWED_IMAGE_FORMATS]
+    return get_text_list(names, _("or"))
 
 
 class PhotoSearchForm(forms.Form):
@@ -66,28 +77,12 @@ class PhotoSearchForm(forms.Form):
             return forms.BooleanField(**common)
         if spec.type in ("decimal", "integer"):
             return forms.DecimalField(min_value=0, widget=forms.NumberInput(attrs={"step": "any"}), **common)
-        values = self._values(spec)
+        # Few enough values for a drop-down: shoppers read the label (a category's name), the form sends the value.
+        values = filter_choices(spec, self.adapter, MAX_FILTER_CHOICES)
         if values is not None:
-            choices = [("", _("Any"))] + [(v, v[:1].upper() + v[1:]) for v in values]
+            choices = [("", _("Any"))] + [(v, label[:1].upper() + label[1:]) for v, label in values]
             return forms.ChoiceField(choices=choices, **common)
         return forms.CharField(max_length=spec.max_length, **common)
-
-    def _values(self, spec: SearchFilter) -> list[str] | None:
-        """The values a text filter can take, when they are few enough for a drop-down."""
-        field = spec.lookup.removesuffix("__exact")
-        if "__" in field and field.rsplit("__", 1)[1] in ("iexact", "contains", "icontains", "startswith"):
-            return None
-        try:
-            values = list(
-                self.adapter.get_queryset()
-                .order_by(field)
-                .values_list(field, flat=True)
-                .distinct()[: MAX_FILTER_CHOICES + 1]
-            )
-        except FieldError:  # a custom lookup, not a field path (Oscar's category subtree): a text box
-            return None
-        values = [v for v in values if v not in (None, "")]
-        return [str(v) for v in values] if len(values) <= MAX_FILTER_CHOICES else None
 
     def clean_image(self):
         image = self.cleaned_data.get("image")
@@ -182,6 +177,7 @@ class SearchByPhotoView(View):
             base_template=vs_settings.BASE_TEMPLATE,
             max_upload=megabytes(int(vs_settings.MAX_IMAGE_BYTES)),
             max_upload_bytes=int(vs_settings.MAX_IMAGE_BYTES),
+            accepted_formats=accepted_formats(),
             searched="page" in context,
         )
         fragment = request.headers.get(FRAGMENT_HEADER) == "1"

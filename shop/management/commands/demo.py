@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,8 +68,12 @@ class Command(BaseCommand):
                 # -B: the sweep (Celery beat) re-sends work owed whose task was lost.
                 "--loglevel=INFO", "-B", "-s", str(logs / "celerybeat-schedule")], env, logs / "worker.log"))
             call_command("seed_demo", source=source, per_category=per_category, force=False)
-            children.append(self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
-                                        env, logs / "web.log"))
+            web = self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"],
+                              env, logs / "web.log")
+            children.append(web)
+            # Say where the shop is only once it answers: runserver takes seconds to import the project.
+            if not wait_until_listening(addr, web, timeout=120):
+                raise SystemExit(f"The web server did not start listening on {addr}; see {logs / 'web.log'}.")
             self.stdout.write(self.style.SUCCESS(f"\nShop:  http://{addr}/\nAdmin: http://{addr}/admin/ "
                                                  "(create a user with `manage.py createsuperuser`)\n"))
             self._watch_embeddings(started, timeout, children)
@@ -131,6 +136,24 @@ class Command(BaseCommand):
                 raise SystemExit("The worker or web server stopped; see .data/logs/.")
             time.sleep(1)
         self.stderr.write(f"Not every product was embedded within {timeout:.0f}s; see .data/logs/worker.log.")
+
+
+def wait_until_listening(addr: str, child: subprocess.Popen, timeout: float) -> bool:
+    """Whether a TCP connection to ``addr`` (``host:port``) succeeds before ``child`` exits or ``timeout``."""
+    host, _, port = addr.rpartition(":")
+    host = (host or "127.0.0.1").strip("[]")
+    if host in ("0.0.0.0", "::"):  # listening everywhere: reachable on the loopback
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def _signal_group(child: subprocess.Popen, signum: int) -> None:

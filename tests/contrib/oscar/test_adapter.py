@@ -149,7 +149,7 @@ def catalogue(make_product):
     [
         ({"category": "clothing"}, {"a", "b", "parent"}),
         ({"category": "cats"}, {"a", "parent"}),
-        ({"category": "no-such-category"}, set()),
+        ({"category": "Cats"}, {"a", "parent"}),  # a category's name works as its slug
         ({"price_min": "25"}, {"b", "c", "parent"}),
         ({"price_max": "25"}, {"a", "parent"}),
         ({"price_min": "15", "price_max": "25"}, {"parent"}),
@@ -181,6 +181,10 @@ def test_unknown_and_malformed_filters_are_refused(catalogue):
     with pytest.raises(FilterError) as malformed:
         parse_filters({"price_min": "cheap"})
     assert malformed.value.code == "invalid_filter"
+    with pytest.raises(FilterError) as no_such_category:
+        parse_filters({"category": "no-such-category"})
+    assert no_such_category.value.code == "unknown_filter_value"
+    assert no_such_category.value.valid_values == [("clothing", "Clothing"), ("cats", "Cats")]
 
 
 def test_a_page_of_cards_costs_the_same_queries_for_any_number_of_products(make_product):

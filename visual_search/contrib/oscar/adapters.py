@@ -152,8 +152,9 @@ class OscarProductAdapter(ProductAdapter):
         """``category`` (a slug, with its subcategories), ``price_min``, ``price_max`` and ``in_stock``."""
         return {
             "category": ProductSetFilter(
-                register_lookup("oscar_category"), "string", "Category slug; its subcategories match too.",
-                products=self.products_in_category,
+                register_lookup("oscar_category"), "string",
+                "Category slug or name; its subcategories match too.",
+                products=self.products_in_category, choices=self.category_choices,
             ),
             "price_min": ProductSetFilter(
                 register_lookup("oscar_price_min"), "decimal", "Lowest price.",
@@ -174,6 +175,9 @@ class OscarProductAdapter(ProductAdapter):
 
     def products_in_category(self, slug: str) -> QuerySet:
         return filters.products_in_category(slug)
+
+    def category_choices(self) -> list[tuple[str, str]]:
+        return filters.category_choices()
 
     def products_priced(self, lookup: str, value: Decimal) -> QuerySet:
         return filters.products_priced(lookup, value)

@@ -67,6 +67,15 @@ def _with_stock_records(records: QuerySet) -> QuerySet:
     )
 
 
+def category_choices() -> list[tuple[str, str]]:
+    """``(slug, name)`` of every category, in tree order: what the category filter takes."""
+    categories = _oscar_model("catalogue", "Category")._default_manager.order_by("path")
+    seen: dict[str, str] = {}
+    for slug, name in categories.values_list("slug", "name"):
+        seen.setdefault(slug, name)  # a slug used twice (in two subtrees) selects both: list it once
+    return list(seen.items())
+
+
 def products_in_category(slug: str) -> QuerySet:
     """Products in the categories with this slug or below them (Oscar's category page shows those)."""
     categories = _oscar_model("catalogue", "Category")._default_manager

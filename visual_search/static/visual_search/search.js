@@ -165,6 +165,7 @@
           if (!answer.ok || !fragment) return showError(msg("msgFailed"));
           showError("");
           results.replaceChildren(document.adoptNode(fragment));
+          revealResults();
         })
         .catch(function (error) {
           if (error.name !== "AbortError") showError(msg("msgFailed"));
@@ -172,6 +173,26 @@
         .finally(function () {
           setBusy(false);
         });
+    }
+
+    function coveredTop() {
+      // A host's sticky or fixed header covers the top of the window: measure it, so it hides nothing.
+      var node = document.elementFromPoint(window.innerWidth / 2, 1);
+      for (; node && node !== document.body; node = node.parentElement) {
+        var position = window.getComputedStyle(node).position;
+        if (position === "sticky" || position === "fixed") return Math.max(0, node.getBoundingClientRect().bottom);
+      }
+      return 0;
+    }
+
+    function revealResults() {
+      // On a narrow screen the results sit under the photo and the button, below the fold:
+      // bring their top into view rather than leave the shopper guessing that anything happened.
+      var top = results.getBoundingClientRect().top;
+      var covered = coveredTop();
+      if (top >= covered && top < window.innerHeight / 3) return;
+      var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      window.scrollTo({ top: window.scrollY + top - covered - 8, behavior: reduce ? "auto" : "smooth" });
     }
 
     function stopCrop() {
@@ -186,6 +207,7 @@
     function searchCropped() {
       var canvas = cropper.getCroppedCanvas({ maxWidth: 1600, maxHeight: 1600, fillColor: "#fff" });
       stopCrop();
+      if (!canvas) return;  // the photo never loaded: nothing to cut
       canvas.toBlob(function (blob) {
         if (blob) accept(new File([blob], "crop.jpg", { type: "image/jpeg" }));
       }, "image/jpeg", 0.9);
@@ -222,7 +244,8 @@
     if (cropButton) {
       cropButton.addEventListener("click", function () {
         if (cropper) return searchCropped();
-        if (typeof window.Cropper !== "function") return;
+        // Only an uploaded photo can be cropped and sent (not a result's image, not nothing).
+        if (typeof window.Cropper !== "function" || !photo) return;
         // checkOrientation off: it re-reads the photo with XHR (a CSP connect-src hit); browsers rotate by EXIF already.
         cropper = new window.Cropper(previewImage, {
           viewMode: 1, autoCropArea: 0.85, background: false, checkOrientation: false,
