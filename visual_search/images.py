@@ -280,3 +280,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def _from_array(values: np.ndarray) -> Image.Image:
     grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return Image.fromarray(grey).convert("RGB")
+
+
+def difference_hash(image: Image.Image) -> str:
+    """A 64-bit perceptual hash (dHash) as 16 hex digits: the same photo re-sent or re-encoded hashes alike.
+
+    It tells repeated searches apart without keeping the photo; nothing of the photo can be rebuilt from it.
+    """
+    small = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"

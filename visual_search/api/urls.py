@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from visual_search.api import docs, suggest, views
+from visual_search.api import docs, interactions, suggest, views
 
 app_name = "visual_search_api"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("products/<str:pk>/similar/", views.SimilarProductsView.as_view(), name="similar-products"),
     path("search/image/", views.SearchByImageView.as_view(), name="search-by-image"),
     path("products/<str:pk>/category-suggestion/", suggest.CategorySuggestionView.as_view(), name="category-suggestion"),
+    path("interactions/", interactions.InteractionView.as_view(), name="interactions"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.DocsView.as_view(url_name="visual_search_api:schema"), name="docs"),
 ]
