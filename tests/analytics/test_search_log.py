@@ -142,3 +142,21 @@ def test_a_token_names_its_search_product_and_rank(catalogue):
     from visual_search.analytics.tokens import read_token
 
     assert read_token(make_token("e1", catalogue["coffee"].pk, 4)) == ("e1", str(catalogue["coffee"].pk), 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_log_commits_without_waiting_for_the_disk_and_leaks_no_setting(catalogue):
+    from django.db import connection  # noqa: PLC0415
+    from django.test import RequestFactory  # noqa: PLC0415
+
+    from visual_search.analytics.log import record_search  # noqa: PLC0415
+    from visual_search.search.results import build_result_page  # noqa: PLC0415
+    from visual_search.search.service import similar_products  # noqa: PLC0415
+
+    page = build_result_page(similar_products(catalogue["chelsea"], 2))
+    assert not connection.in_atomic_block
+    event = record_search(RequestFactory().get("/"), "api_similar", page, k=2)
+    assert SearchEvent.objects.filter(pk=event.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # SET LOCAL ended with the log's own transaction

@@ -22,6 +22,7 @@ class Chart:
     lines: list[dict] = field(default_factory=list)  # points "x,y x,y", css class, legend
     x_labels: list[dict] = field(default_factory=list)  # x, text
     y_ticks: list[dict] = field(default_factory=list)  # y, text
+    legend: list[dict] = field(default_factory=list)  # name, css class (only where there is more than one series)
     empty: bool = False
 
 
@@ -63,6 +64,8 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[tuple[str, 
             base -= h
     _y_ticks(chart, top_value, unit)
     _x_labels(chart, labels, slot)
+    if len(series) > 1:
+        chart.legend = [{"name": name, "css": css} for name, css, _ in series]
     return chart
 
 
@@ -80,6 +83,7 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Se
             for i, v in enumerate(values) if v is not None
         )
         chart.lines.append({"points": points, "css": css, "legend": name})
+        chart.legend.append({"name": name, "css": css})
     _y_ticks(chart, top_value, unit)
     _x_labels(chart, labels, slot)
     return chart
