@@ -83,20 +83,37 @@ def record_search(
         photo=str(trace.get("photo") or ""),
     )
     using = router.db_for_write(SearchEvent)
-    own_transaction = not connections[using].in_atomic_block
     try:
-        with transaction.atomic(using=using):  # a savepoint inside a request's transaction, so a failure stays here
-            if own_transaction:
-                # A log row need not wait for the WAL to reach the disk (a crash may lose the last few
-                # searches, never the shop's data): the commit returns without an fsync. Never done
-                # inside the host's own transaction, whose durability is not ours to change.
-                with connections[using].cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            event.save(force_insert=True, using=using)
+        if connections[using].in_atomic_block:
+            with transaction.atomic(using=using):  # a savepoint: a failed INSERT must not break the host's transaction
+                event.save(force_insert=True, using=using)
+        else:
+            _insert_without_flush(event, using)
     except DatabaseError:
         logger.warning("Could not record a search in the analytics log", exc_info=True)
         return None
     return event
+
+
+def _insert_without_flush(event, using: str) -> None:
+    """One statement, its own transaction, committed without waiting for the WAL to reach the disk.
+
+    A crash may lose the last few searches, never the shop's data; one round trip instead of
+    four (BEGIN, SET LOCAL, INSERT, COMMIT). Only outside the host's transactions, whose
+    durability is not ours to change.
+    """
+    connection = connections[using]
+    fields = event._meta.concrete_fields
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)) "
+            f"INSERT INTO {connection.ops.quote_name(event._meta.db_table)} ({columns}) "
+            # Typed, as INSERT ... VALUES would be: a NULL in a SELECT list is otherwise taken for text.
+            f"SELECT {', '.join(f'%s::{f.db_type(connection)}' for f in fields)} FROM durability",
+            values,
+        )
 
 
 def _confidence(item) -> float | None:
