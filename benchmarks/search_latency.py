@@ -42,8 +42,8 @@ K = 12
 SHARES = {"ten": 0.10, "one": 0.01}
 
 
-def setup_django() -> dict:
-    """Django on the project settings, pointed at the benchmark database (created and migrated here)."""
+def setup_django(database: str = DATABASE) -> dict:
+    """Django on the project settings, pointed at ``database`` (created and migrated here)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.latency_settings"  # the app's default encoder
     import django  # noqa: PLC0415
     import psycopg  # noqa: PLC0415
@@ -54,9 +54,9 @@ def setup_django() -> dict:
     params = {"dbname": "postgres", "user": db.get("USER") or None, "host": db.get("HOST") or None,
               "port": db.get("PORT") or None, "password": db.get("PASSWORD") or None}
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    db["NAME"] = DATABASE  # before the first connection: nothing here touches the demo's data
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    db["NAME"] = database  # before the first connection: nothing here touches the demo's data
     django.setup()
     call_command("migrate", verbosity=0)
     return db

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "visual_search",
+    "visual_search.analytics",  # optional: the search log, clicks and the admin's analytics page
     "shop",
 ]
 

@@ -122,6 +122,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RESULTS": 100,
     # Where visual_search_evaluate caches embeddings of evaluation photos (None: ~/.cache/visual-search).
     "EVALUATION_CACHE_DIR": None,
+    # visual_search.analytics (when installed): record every search, and keep the log this many days
+    # (manage.py visual_search_analytics purge deletes older searches with their clicks).
+    "SEARCH_LOG": True,
+    "ANALYTICS_RETENTION_DAYS": 180,
     # Category suggestion: the product field holding the category, and how many neighbours vote.
     "CATEGORY_FIELD": "category",
     "SUGGEST_NEIGHBOURS": 10,

@@ -299,3 +299,13 @@ def without_server_paths(text: str) -> str:
     if media:
         text = text.replace(media + "/", "").replace(media, "MEDIA_ROOT")
     return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(1), text)
+
+
+def difference_hash(image: Image.Image) -> str:
+    """A 64-bit perceptual hash (dHash) as 16 hex digits: the same photo re-sent or re-encoded hashes alike.
+
+    It tells repeated searches apart without keeping the photo; nothing of the photo can be rebuilt from it.
+    """
+    small = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"

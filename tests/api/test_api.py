@@ -46,6 +46,7 @@ def test_similar_products_endpoint(api_client, catalogue):
     first = body["results"][0]
     assert set(first) == {
         "id", "title", "url", "image_url", "price", "in_stock", "score", "distance", "relevance", "matched_image",
+        "click_token",
     }
     # A cat among a coffee cup, an astronaut and a rocket: the nearest are shown, but not as matches.
     assert body["close_match"] is False and body["similarity_floor"] == 0.55

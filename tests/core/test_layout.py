@@ -89,7 +89,7 @@ def test_no_import_circle_among_the_package_modules_lazy_imports_included():
 
 def test_layers_point_one_way():
     """Lower layers never import higher ones (the core at the root, then encoders, indexing, search, ...)."""
-    order = ["encoders", "indexing", "search", "quality", "web", "api", "templatetags", "contrib"]
+    order = ["encoders", "indexing", "search", "quality", "analytics", "web", "api", "templatetags", "contrib"]
     core = {"visual_search.conf", "visual_search.models", "visual_search.images", "visual_search.filters",
             "visual_search.adapters", "visual_search.timeouts"}
 

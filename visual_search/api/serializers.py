@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from visual_search.analytics.log import click_token
 from visual_search.conf import vs_settings
 
 
@@ -23,6 +24,9 @@ class ResultSerializer(serializers.Serializer):
         help_text="not_close: below the similarity floor, not a match.",
     )
     matched_image = serializers.CharField(help_text="Which of the product's images matched best.")
+    click_token = serializers.SerializerMethodField(
+        help_text="Send it to POST /clicks/ when a shopper opens this result (null when searches are not logged)."
+    )
 
     def _absolute(self, url: str | None) -> str | None:
         request = self.context.get("request")
@@ -33,6 +37,9 @@ class ResultSerializer(serializers.Serializer):
 
     def get_image_url(self, item) -> str | None:
         return self._absolute(item.image_url)
+
+    def get_click_token(self, item) -> str | None:
+        return click_token(self.context.get("search_event"), item)
 
 
 class ResultPageSerializer(serializers.Serializer):

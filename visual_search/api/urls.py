@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from visual_search.api import docs, not_found, products, suggest, views
+from visual_search.api import docs, interactions, not_found, products, suggest, views
 
 app_name = "visual_search_api"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("products/<str:pk>/similar/", views.SimilarProductsView.as_view(), name="similar-products"),
     path("search/image/", views.SearchByImageView.as_view(), name="search-by-image"),
     path("products/<str:pk>/category-suggestion/", suggest.CategorySuggestionView.as_view(), name="category-suggestion"),
+    path("interactions/", interactions.InteractionView.as_view(), name="interactions"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.DocsView.as_view(url_name="visual_search_api:schema"), name="docs"),
     # Last: every other path under the API is a JSON 404, not the host site's HTML one.

@@ -29,6 +29,7 @@ from visual_search.api.serializers import (
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, parse_filters
 from visual_search.images import InvalidImage
+from visual_search.analytics.log import record_search
 from visual_search.search.results import build_result_page
 from visual_search.search.service import search_by_image, similar_products
 
@@ -95,8 +96,11 @@ class SimilarProductsView(VisualSearchAPIView):
             product = get_adapter().get_queryset().get(pk=pk)
         except (ObjectDoesNotExist, ValueError, TypeError, DjangoValidationError):  # e.g. "abc" for a UUID key
             raise Http404("No such product.") from None
-        page = build_result_page(similar_products(product, params.validated_data.get("k"), filters))
-        return Response(SimilarProductsSerializer(page, context={"request": request, "product": product}).data)
+        k, trace = params.validated_data.get("k"), {}
+        page = build_result_page(similar_products(product, k, filters, trace=trace))
+        event = record_search(request, "api_similar", page, k=k, filters=filters, trace=trace, query_product=product.pk)
+        context = {"request": request, "product": product, "search_event": event}
+        return Response(SimilarProductsSerializer(page, context=context).data)
 
 
 @extend_schema(
@@ -143,9 +147,12 @@ class SearchByImageView(VisualSearchAPIView):
             data["k"] = request.query_params["k"]  # ?k= as on the similar endpoint; the form field wins
         params = ImageUploadSerializer(data=data)
         params.is_valid(raise_exception=True)
+        k, trace = params.validated_data.get("k"), {}
         try:
-            results = search_by_image(params.validated_data["image"], params.validated_data.get("k"), filters)
+            results = search_by_image(params.validated_data["image"], k, filters, trace=trace)
         except InvalidImage as exc:
             # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
             raise errors.APIError(exc.code, str(exc), exc.status, wait=exc.retry_after) from None
-        return Response(ResultPageSerializer(build_result_page(results), context={"request": request}).data)
+        page = build_result_page(results)
+        event = record_search(request, "api_image", page, k=k, filters=filters, trace=trace)
+        return Response(ResultPageSerializer(page, context={"request": request, "search_event": event}).data)

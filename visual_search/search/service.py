@@ -13,6 +13,7 @@ results into what a page or the API shows with ``visual_search.search.results``.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -23,7 +24,7 @@ from django.db.models import Model, QuerySet, Subquery
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder
-from visual_search.images import open_image
+from visual_search.images import difference_hash, open_image
 from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
 from visual_search.models import ProductImageEmbedding
@@ -215,12 +216,15 @@ def similar_products(
     filters: Mapping[str, Any] | None = None,
     *,
     using: str | None = None,
+    trace: dict | None = None,
 ) -> list[SearchResult]:
     """Products that look like ``product`` (an instance or a primary key), excluding itself.
 
     ``filters`` are ORM lookups on the product (``{"category__slug": "shirt"}``);
     turn request parameters into them with ``visual_search.filters.parse_filters``.
+    A ``trace`` dict receives the encoder's id and ``query_ms`` (the search log reads it).
     """
+    started = time.perf_counter()
     encoder = get_search_encoder()
     using = using or vs_settings.SEARCH_DATABASE  # a read replica, when the host names one
     pk = getattr(product, "pk", product)
@@ -233,9 +237,10 @@ def similar_products(
     vectors = [
         Subquery(rows.filter(image_key=key).values(v=typed_embedding(encoder.dimensions))[:1]) for key in keys
     ]
-    if not vectors:
-        return []
-    return _nearest(vectors, _clamp_k(k), encoder=encoder, exclude_pk=pk, filters=filters, using=using)
+    results = _nearest(vectors, _clamp_k(k), encoder=encoder, exclude_pk=pk, filters=filters, using=using) if vectors else []
+    if trace is not None:
+        trace.update(encoder=encoder.id, query_ms=(time.perf_counter() - started) * 1000)
+    return results
 
 
 def search_by_vector(
@@ -245,18 +250,23 @@ def search_by_vector(
     *,
     exclude: Any = None,
     using: str | None = None,
+    trace: dict | None = None,
 ) -> list[SearchResult]:
     """Products whose images are nearest ``vector`` (an embedding from the search encoder).
 
-    ``exclude`` is a product (or pk) left out of the results.
+    ``exclude`` is a product (or pk) left out of the results; ``trace`` as for ``similar_products``.
     """
+    started = time.perf_counter()
     encoder = get_search_encoder()
     using = using or vs_settings.SEARCH_DATABASE
     vector = np.asarray(vector, dtype=np.float32)
     if vector.shape != (encoder.dimensions,):
         raise ValueError(f"Expected a {encoder.dimensions}-d vector for {encoder.id}, got shape {vector.shape}.")
     exclude_pk = getattr(exclude, "pk", exclude)
-    return _nearest([vector], _clamp_k(k), encoder=encoder, exclude_pk=exclude_pk, filters=filters, using=using)
+    results = _nearest([vector], _clamp_k(k), encoder=encoder, exclude_pk=exclude_pk, filters=filters, using=using)
+    if trace is not None:
+        trace.update(encoder=encoder.id, query_ms=(time.perf_counter() - started) * 1000)
+    return results
 
 
 def query_decode_size(encoder: Encoder | None = None) -> int:
@@ -272,16 +282,26 @@ def query_decode_size(encoder: Encoder | None = None) -> int:
     return (encoder or get_search_encoder()).decode_size
 
 
-def embed_query_image(image) -> np.ndarray:
-    """Validate and embed one query image (PIL image, bytes or a file)."""
+def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
+    """Validate and embed one query image (PIL image, bytes or a file).
+
+    A ``trace`` dict receives ``decode_ms``, ``embed_ms``, the photo's ``photo_hash``
+    (a 64-bit difference hash) and ``photo`` (its storage name, when query photos are kept).
+    """
     from PIL import Image  # noqa: PLC0415
 
+    started = time.perf_counter()
     encoder = get_search_encoder()
     if not isinstance(image, Image.Image):
         # Decoded at a reduced size, upright RGB: a query photo never stays full size in memory.
         image = open_image(image, target_size=query_decode_size(encoder))
-    query_photos.keep(image)  # only when QUERY_PHOTO_RETENTION_DAYS is set, re-encoded, under a server-chosen name
-    return encoder.embed([image])[0]
+    decoded = time.perf_counter()
+    kept = query_photos.keep(image)  # only when QUERY_PHOTO_RETENTION_DAYS is set, re-encoded, server-named
+    vector = encoder.embed([image])[0]
+    if trace is not None:
+        trace.update(decode_ms=(decoded - started) * 1000, embed_ms=(time.perf_counter() - decoded) * 1000,
+                      photo=kept or "", photo_hash=difference_hash(image))
+    return vector
 
 
 def search_by_image(
@@ -290,9 +310,10 @@ def search_by_image(
     filters: Mapping[str, Any] | None = None,
     *,
     using: str | None = None,
+    trace: dict | None = None,
 ) -> list[SearchResult]:
     """Products whose images look like ``image``; raises ``InvalidImage`` for a bad upload."""
-    return search_by_vector(embed_query_image(image), k, filters, using=using)
+    return search_by_vector(embed_query_image(image, trace=trace), k, filters, using=using, trace=trace)
 
 
 def warm_up() -> None:

@@ -6,6 +6,7 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from visual_search.analytics.log import click_url, record_search
 from visual_search.conf import vs_settings
 from visual_search.search.results import build_result_page
 from visual_search.search.service import similar_products
@@ -13,11 +14,19 @@ from visual_search.search.service import similar_products
 register = template.Library()
 
 
-@register.inclusion_tag("visual_search/carousel.html")
-def similar_products_carousel(product, k: int = 12, title: str | None = None):
+@register.inclusion_tag("visual_search/carousel.html", takes_context=True)
+def similar_products_carousel(context, product, k: int = 12, title: str | None = None):
     """A horizontal strip of the ``k`` products that look most like ``product``, best first."""
-    page = build_result_page(similar_products(product, k))
-    return {"title": title or _("Visually similar"), "items": page.items, "product": product}
+    trace: dict = {}
+    page = build_result_page(similar_products(product, k, trace=trace))
+    event = record_search(context.get("request"), "carousel", page, k=k, trace=trace, query_product=product.pk)
+    return {"title": title or _("Visually similar"), "items": page.items, "product": product, "search_event": event}
+
+
+@register.simple_tag(takes_context=True)
+def vs_click_url(context, item) -> str:
+    """Where a result card reports its click (``analytics``); empty when the search was not logged."""
+    return click_url(context.get("search_event"), item) or ""
 
 
 @register.inclusion_tag("visual_search/search_form.html")

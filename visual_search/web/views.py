@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -24,6 +25,7 @@ from visual_search.adapters import ProductAdapter, get_adapter
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, SearchFilter, filter_choices, parse_filters
 from visual_search.images import STATUS_BY_CODE, InvalidImage, open_image
+from visual_search.analytics.log import record_search
 from visual_search.search.results import ResultPage, build_result_page
 from visual_search.search.service import query_decode_size, search_by_image, similar_products
 
@@ -135,11 +137,14 @@ class SearchByPhotoView(View):
         if product is None:
             raise Http404(_("No such product."))
         shown = adapter.get_display([product]).get(product.pk)
-        results = similar_products(product, filters=form.lookups)
+        trace: dict = {}
+        page = self.page(similar_products(product, filters=form.lookups, trace=trace))
+        event = record_search(request, "page_like", page, filters=form.lookups, trace=trace, query_product=product.pk)
         return self.render(
             request,
             form,
-            page=self.page(results),
+            page=page,
+            search_event=event,
             like=product,
             query_image=shown.image_url if shown else None,
         )
@@ -155,6 +160,7 @@ class SearchByPhotoView(View):
         if not upload:
             form.add_error("image", _("Choose a photo first."))
             return self.render(request, form, status=400)
+        started = time.perf_counter()
         try:
             image = open_image(upload, target_size=query_decode_size())
         except InvalidImage as exc:
@@ -163,8 +169,12 @@ class SearchByPhotoView(View):
             if exc.retry_after:
                 response["Retry-After"] = str(exc.retry_after)
             return response
-        results = search_by_image(image, filters=form.lookups)
-        return self.render(request, form, page=self.page(results), query_image=_preview(image))
+        decode_ms = (time.perf_counter() - started) * 1000
+        trace: dict = {}
+        page = self.page(search_by_image(image, filters=form.lookups, trace=trace))
+        trace["decode_ms"] = decode_ms  # decoded here, for the preview, before the service saw it
+        event = record_search(request, "page", page, filters=form.lookups, trace=trace)
+        return self.render(request, form, page=page, search_event=event, query_image=_preview(image))
 
     def page(self, results) -> ResultPage:
         return build_result_page(results)

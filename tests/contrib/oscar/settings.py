@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "visual_search",
+    "visual_search.analytics",
 ]
 SITE_ID = 1
 

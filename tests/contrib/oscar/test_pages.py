@@ -86,3 +86,22 @@ def test_oscars_product_page_shows_visually_similar_products(client, make_produc
     assert crop.get_absolute_url() in carousel and "Cat print, cropped" in carousel
     assert f"{settings.MEDIA_URL}cache/" in carousel
     assert crop.images.get().original.url not in carousel
+
+
+@pytest.mark.usefixtures("thumbnail_encoder")
+def test_a_basket_add_after_a_search_click_is_recorded(client, make_product):
+    """Oscar's own add-to-basket view sends basket_addition; the contrib ties it to the search clicked."""
+    from visual_search.analytics.models import Interaction, SearchEvent  # noqa: PLC0415
+    from visual_search.analytics.tokens import make_token  # noqa: PLC0415
+
+    cat = make_product("Cat print", photos=("chelsea",))
+    make_product("Coffee cup", photos=("coffee",))
+    upload = SimpleUploadedFile("query.jpg", cropped_photo("chelsea"), content_type="image/jpeg")
+    assert client.post("/visual-search/", {"image": upload}).status_code == 200
+    event = SearchEvent.objects.get()
+    assert event.results[0][0] == str(cat.pk)
+    assert client.post(f"/visual-search/click/{make_token(event.pk, cat.pk, 1)}/").status_code == 204
+    added = client.post(f"/basket/add/{cat.pk}/", {"quantity": 1})
+    assert added.status_code == 302
+    kinds = sorted(Interaction.objects.filter(event=event, product=str(cat.pk)).values_list("kind", flat=True))
+    assert kinds == ["basket", "click"]
