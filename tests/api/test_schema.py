@@ -32,7 +32,7 @@ def test_schema_lists_only_the_apps_endpoints_with_parameters_and_errors(schema)
     assert not {"/api/v1/schema/", "/api/v1/docs/"} & set(schema["paths"])
     similar = schema["paths"][SIMILAR]["get"]
     names = {p["name"] for p in similar["parameters"]}
-    assert names == {"pk", "k", "category", "price_min", "price_max", "in_stock"}
+    assert names == {"pk", "k", "positive", "negative", "per_category", "category", "price_min", "price_max", "in_stock"}
     assert {"200", "400", "401", "403", "404", "429"} <= set(similar["responses"])
     search = schema["paths"][SEARCH]["post"]
     assert {p["name"] for p in search["parameters"]} == {"k", "category", "price_min", "price_max", "in_stock"}

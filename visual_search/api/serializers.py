@@ -77,6 +77,32 @@ class SearchParamsSerializer(serializers.Serializer):
         return value
 
 
+#: Most product ids ``positive`` or ``negative`` may name.
+MAX_STEERING_PRODUCTS = 20
+
+
+class ProductIdsField(serializers.CharField):
+    """Comma-separated product ids, as a list."""
+
+    def to_internal_value(self, data) -> list[str]:
+        ids = [part.strip() for part in str(super().to_internal_value(data)).split(",") if part.strip()]
+        if len(ids) > MAX_STEERING_PRODUCTS:
+            raise serializers.ValidationError(f"At most {MAX_STEERING_PRODUCTS} product ids.")
+        return ids
+
+
+class SimilarParamsSerializer(SearchParamsSerializer):
+    """How many results, and how to steer and spread them (the similar endpoint)."""
+
+    positive = ProductIdsField(required=False, help_text="More products to look like, comma-separated ids.")
+    negative = ProductIdsField(
+        required=False, help_text="Products not to look like, comma-separated ids: results move away from them."
+    )
+    per_category = serializers.IntegerField(
+        required=False, min_value=1, max_value=100, help_text="At most this many results from one category."
+    )
+
+
 class ImageUploadSerializer(SearchParamsSerializer):
     """The photo to search with, as a multipart form upload, and optionally how many results.
 

@@ -12,24 +12,24 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from visual_search.adapters import get_adapter
+from visual_search.analytics.log import record_search
 from visual_search.api import errors
 from visual_search.api.schema import COMMON_ERRORS, VisualSearchSchema, error
 from visual_search.api.serializers import (
     ImageUploadSerializer,
     ResultPageSerializer,
-    SearchParamsSerializer,
+    SimilarParamsSerializer,
     SimilarProductsSerializer,
 )
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, parse_filters
 from visual_search.images import InvalidImage
-from visual_search.analytics.log import record_search
+from visual_search.search.recommend import recommend
 from visual_search.search.results import build_result_page
 from visual_search.search.service import search_by_image, similar_products
 
@@ -38,14 +38,32 @@ def _instances(setting: str) -> list:
     return [import_string(path)() for path in getattr(vs_settings, setting)]
 
 
+#: The similar endpoint's own parameters (``recommend()``), never filters.
+STEERING = ("positive", "negative", "per_category")
+
+
 def _filters(request) -> dict:
     try:
-        return parse_filters(request.query_params, ignore=("k", "format"))
+        return parse_filters(request.query_params, ignore=("k", "format", *STEERING))
     except FilterError as exc:
         extra = None
         if exc.valid_values is not None:
             extra = {"valid_values": [{"value": value, "name": name} for value, name in exc.valid_values]}
         raise errors.APIError(exc.code, str(exc), extra=extra) from None
+
+
+def _searchable(pks: list[str]) -> list:
+    """The searchable products' pks among ``pks``; any other id is a 400 naming it."""
+    if not pks:
+        return []
+    try:
+        found = {str(pk): pk for pk in get_adapter().get_queryset().filter(pk__in=pks).values_list("pk", flat=True)}
+    except (ValueError, TypeError, DjangoValidationError):
+        found = {}
+    missing = [pk for pk in pks if pk not in found]
+    if missing:
+        raise errors.APIError("unknown_product", f"No searchable product with id {', '.join(missing)}.")
+    return [found[pk] for pk in pks]
 
 
 class VisualSearchAPIView(APIView):
@@ -73,11 +91,13 @@ class VisualSearchAPIView(APIView):
     summary="Products that look like this one",
     parameters=[
         OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
-        SearchParamsSerializer,  # k, with its bounds
+        SimilarParamsSerializer,  # k with its bounds; positive, negative, per_category
     ],
     responses={
         200: SimilarProductsSerializer,
         **COMMON_ERRORS,
+        400: error("Invalid parameter (invalid), filter (unknown_filter, invalid_filter, unknown_filter_value), "
+                   "or a positive / negative id that is no searchable product (unknown_product)."),
         404: error("No searchable product with this key (not_found)."),
     },
 )
@@ -88,7 +108,7 @@ class SimilarProductsView(VisualSearchAPIView):
     accepts_filters = True
 
     def get(self, request, pk: str) -> Response:
-        params = SearchParamsSerializer(data=request.query_params)
+        params = SimilarParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         filters = _filters(request)
         try:
@@ -97,7 +117,14 @@ class SimilarProductsView(VisualSearchAPIView):
         except (ObjectDoesNotExist, ValueError, TypeError, DjangoValidationError):  # e.g. "abc" for a UUID key
             raise Http404("No such product.") from None
         k, trace = params.validated_data.get("k"), {}
-        page = build_result_page(similar_products(product, k, filters, trace=trace))
+        positive, negative = params.validated_data.get("positive", []), params.validated_data.get("negative", [])
+        per_category = params.validated_data.get("per_category")
+        if positive or negative or per_category:
+            results = recommend([product.pk, *_searchable(positive)], _searchable(negative), k, filters,
+                                per_category=per_category, trace=trace)
+        else:
+            results = similar_products(product, k, filters, trace=trace)
+        page = build_result_page(results)
         event = record_search(request, "api_similar", page, k=k, filters=filters, trace=trace, query_product=product.pk)
         context = {"request": request, "product": product, "search_event": event}
         return Response(SimilarProductsSerializer(page, context=context).data)

@@ -181,9 +181,11 @@ def _searchable_in_rank_order(products: QuerySet, ranked: list, k: int, found: d
 
 
 def _candidates(products: QuerySet, filters, exclude_pk, *, exact: bool, using: str) -> QuerySet:
-    """The embedding rows a query ranks: ready ones, of products passing ``filters``, less ``exclude_pk``."""
+    """The embedding rows a query ranks: ready ones, of products passing ``filters``, less ``exclude_pk`` (one or a list)."""
     base = ProductImageEmbedding.objects.using(using).ready()
-    if exclude_pk is not None:
+    if isinstance(exclude_pk, (list, tuple, set, frozenset)):
+        base = base.exclude(product_id__in=list(exclude_pk))
+    elif exclude_pk is not None:
         base = base.exclude(product_id=exclude_pk)
     if exact:
         return base.filter(product__in=products.order_by().values("pk"))
@@ -254,7 +256,8 @@ def search_by_vector(
 ) -> list[SearchResult]:
     """Products whose images are nearest ``vector`` (an embedding from the search encoder).
 
-    ``exclude`` is a product (or pk) left out of the results; ``trace`` as for ``similar_products``.
+    ``exclude`` is a product (or pk), or a list of them, left out of the results; ``trace`` as for
+    ``similar_products``.
     """
     started = time.perf_counter()
     encoder = get_search_encoder()
@@ -262,7 +265,10 @@ def search_by_vector(
     vector = np.asarray(vector, dtype=np.float32)
     if vector.shape != (encoder.dimensions,):
         raise ValueError(f"Expected a {encoder.dimensions}-d vector for {encoder.id}, got shape {vector.shape}.")
-    exclude_pk = getattr(exclude, "pk", exclude)
+    if isinstance(exclude, (list, tuple, set, frozenset)):
+        exclude_pk = [getattr(e, "pk", e) for e in exclude]
+    else:
+        exclude_pk = getattr(exclude, "pk", exclude)
     results = _nearest([vector], _clamp_k(k), encoder=encoder, exclude_pk=exclude_pk, filters=filters, using=using)
     if trace is not None:
         trace.update(encoder=encoder.id, query_ms=(time.perf_counter() - started) * 1000)
