@@ -157,8 +157,12 @@ class BufferingThreadWorker(ThreadWorker):
                 if len(pending.buf) > MAX_HEADER_BYTES:
                     return self._hand_over(conn, pending, registered)  # the parser says what is wrong
                 return False
+            head = bytes(pending.buf[:end])
+            if b"100-continue" in head.lower():
+                head = self._continue(conn, pending, head)
+                end = len(head)
             pending.header_end = end + 4
-            length, chunked = _framing(bytes(pending.buf[:end]))
+            length, chunked = _framing(head)
             if length is None or chunked or length > BUFFER_MAX_BODY or self.buffered_bytes > BUFFER_BUDGET:
                 conn.linger = bool(length)  # the app may answer without reading it all
                 return self._hand_over(conn, pending, registered)
@@ -168,6 +172,24 @@ class BufferingThreadWorker(ThreadWorker):
         if len(pending.buf) - pending.header_end >= pending.length:
             return self._hand_over(conn, pending, registered)
         return False
+
+    def _continue(self, conn: TConn, pending: _Pending, head: bytes) -> bytes:
+        """Answer ``Expect: 100-continue`` here (the client waits for it to send its body); drop the header.
+
+        Left in, gunicorn would send a second 100 once the body is already here.
+        """
+        lines = head.split(b"\r\n")
+        kept = [line for line in lines if line.replace(b" ", b"").lower() != b"expect:100-continue"]
+        if len(kept) == len(lines):
+            return head
+        try:
+            conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        except OSError:
+            pass  # the client left; the next read says so
+        new_head = b"\r\n".join(kept)
+        self.buffered_bytes -= len(head) - len(new_head)
+        pending.buf[: len(head)] = new_head
+        return new_head
 
     def _forget(self, conn: TConn, pending: _Pending, *, registered: bool) -> None:
         self.buffering.pop(conn, None)

@@ -4,7 +4,9 @@ The host's other queries keep whatever its database settings say; the app's
 transactions (claiming and settling work owed, planning and writing a sync,
 searching) set ``statement_timeout`` and ``lock_timeout`` with ``SET LOCAL``,
 so a stuck lock or a runaway plan fails that one transaction with a clear error
-instead of holding a worker or a web thread. Connect timeouts and TCP
+instead of holding a worker or a web thread. Called inside a transaction the
+host opened (``ATOMIC_REQUESTS``, its own ``atomic()``), they are not set: they
+would outlive our queries and bound the host's. Connect timeouts and TCP
 keepalives belong to the connection (``DATABASES[...]["OPTIONS"]``, see
 docs/operations.md).
 """

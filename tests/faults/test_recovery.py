@@ -118,3 +118,25 @@ def test_database_blackholed_health_names_it_within_10_s_and_the_worker_goes_on(
     assert time.monotonic() - back < 45
     assert_job_done_once(job, products, since)
     assert embedded_per_log(worker) == len(products), "an image was embedded twice"
+
+
+def test_broker_blackholed_health_names_it_within_10_s(broker_proxy):
+    broker_proxy.blackhole()  # Redis accepts and never answers
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "VISUAL_SEARCH_TEST_WORKER": "1",
+        "VISUAL_SEARCH_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "CELERY_BROKER_URL": broker_proxy.url,
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "visual_search_health"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    seconds = time.monotonic() - started
+    print(f"\nbroker blackholed: health answered in {seconds:.1f} s (process start included): "
+          f"{result.stderr.strip()[-200:]}")
+    assert result.returncode == 1
+    assert "unhealthy: broker:" in result.stderr and "database" not in result.stderr.split("unhealthy:")[1]
+    assert seconds < 10

@@ -198,3 +198,27 @@ def test_a_30_mb_upload_is_answered_413_and_never_reset(front):
         finally:
             connection.close()
     assert outcomes == [(413, True)] * 8
+
+
+def test_a_client_that_expects_100_continue_gets_it_once_and_then_its_answer(front):
+    """curl sends ``Expect: 100-continue`` for larger uploads and waits for it before sending the body."""
+    from tests.conftest import photo_bytes  # noqa: PLC0415
+    from tests.hostile.test_server import multipart  # noqa: PLC0415
+
+    body, content_type = multipart(photo_bytes("coffee", size=300))
+    sock = socket.create_connection(("127.0.0.1", front), timeout=30)
+    try:
+        sock.sendall(
+            f"POST /api/v1/search/image/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        interim = sock.recv(100)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert b"100 Continue" not in answer
