@@ -201,6 +201,10 @@ def switch_to(encoder: Encoder | None = None, *, build_index: bool = True) -> bo
         StoredEncoder.objects.filter(encoder=encoder.id).update(serving=True, switched_at=timezone.now())
     _serving_checked.clear()
     logger.info("Searches now answer from encoder %s (was %s)", encoder.id, current and current.encoder)
+    from visual_search.tasks import send_calibrate  # noqa: PLC0415 - keeps Celery out of this module's imports
+
+    # The new vector space spreads similarities its own way: its confidence is learnt again on the catalogue.
+    transaction.on_commit(lambda: send_calibrate(encoder.id), robust=True)
     return True
 
 

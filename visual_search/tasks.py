@@ -446,6 +446,21 @@ def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool
     return True
 
 
+@shared_task(name="visual_search.calibrate", ignore_result=True)
+def calibrate(encoder_id: str | None = None) -> None:
+    """Refit the calibrated confidence of ``encoder_id`` (default: the serving encoder) on the catalogue."""
+    from visual_search.quality.calibration import calibrate_quietly  # noqa: PLC0415
+
+    calibrate_quietly(encoder_id)
+
+
+def send_calibrate(encoder_id: str | None = None) -> bool:
+    """Send a calibration task (to the bulk queue when set) unless ``CALIBRATE_AUTOMATICALLY`` is off; never raises."""
+    if not vs_settings.CALIBRATE_AUTOMATICALLY:
+        return False
+    return _publish(calibrate, (encoder_id,), queue=vs_settings.TASK_QUEUE_BULK or None)
+
+
 @worker_process_init.connect(dispatch_uid="visual_search.warm_up")
 def _warm_up_child(**kwargs: Any) -> None:
     # Before any thread of the child allocates: arenas are created on a thread's first malloc.

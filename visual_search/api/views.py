@@ -39,7 +39,7 @@ def _instances(setting: str) -> list:
 
 def _filters(request) -> dict:
     try:
-        return parse_filters(request.query_params, ignore=("k", "format"))
+        return parse_filters(request.query_params, ignore=("k", "format", "min_confidence"))
     except FilterError as exc:
         raise errors.APIError(exc.code, str(exc)) from None
 
@@ -70,6 +70,9 @@ class VisualSearchAPIView(APIView):
     parameters=[
         OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
         OpenApiParameter("k", int, OpenApiParameter.QUERY, description="How many results (default 12)."),
+        OpenApiParameter("min_confidence", float, OpenApiParameter.QUERY,
+                         description="Leave out results under this confidence, 0-1 (default: those under the "
+                         "floor are left out; 0 keeps all)."),
     ],
     responses={
         200: SimilarProductsSerializer,
@@ -93,6 +96,7 @@ class SimilarProductsView(VisualSearchAPIView):
         except (ObjectDoesNotExist, ValueError, TypeError, DjangoValidationError):  # e.g. "abc" for a UUID key
             raise Http404("No such product.") from None
         page = build_result_page(similar_products(product, params.validated_data.get("k"), filters))
+        page = page.at_least(params.validated_data.get("min_confidence"))  # by default, hides what is under the floor
         return Response(SimilarProductsSerializer(page, context={"request": request, "product": product}).data)
 
 
@@ -138,4 +142,7 @@ class SearchByImageView(VisualSearchAPIView):
         except InvalidImage as exc:
             # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
             raise errors.APIError(exc.code, str(exc), exc.status, wait=exc.retry_after) from None
-        return Response(ResultPageSerializer(build_result_page(results), context={"request": request}).data)
+        page = build_result_page(results)
+        if params.validated_data.get("min_confidence") is not None:
+            page = page.at_least(params.validated_data["min_confidence"])
+        return Response(ResultPageSerializer(page, context={"request": request}).data)

@@ -14,9 +14,12 @@ register = template.Library()
 
 
 @register.inclusion_tag("visual_search/carousel.html")
-def similar_products_carousel(product, k: int = 12, title: str | None = None):
-    """A horizontal strip of the ``k`` products that look most like ``product``, best first."""
-    page = build_result_page(similar_products(product, k))
+def similar_products_carousel(product, k: int = 12, title: str | None = None, min_confidence: float | None = None):
+    """A strip of up to ``k`` products that look like ``product``, best first; nothing when none is left.
+
+    Products under the calibrated floor are left out, or under ``min_confidence`` (0-1) when given.
+    """
+    page = build_result_page(similar_products(product, k)).at_least(min_confidence)
     return {"title": title or _("Visually similar"), "items": page.items, "product": product}
 
 
