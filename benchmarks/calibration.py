@@ -43,15 +43,15 @@ def main() -> None:
     parser.add_argument("--encoder", default="configured", help="Encoder spec, as for visual_search_evaluate.")
     parser.add_argument("--views", type=int, default=700)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--not-sold-share", type=float, default=0.25, help="As CALIBRATION_NOT_SOLD_SHARE.")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django  # noqa: PLC0415
 
     django.setup()
-    from PIL import Image  # noqa: PLC0415
-
     from visual_search.evaluation.cache import embed_paths  # noqa: PLC0415
     from visual_search.evaluation.run import resolve_encoder  # noqa: PLC0415
+    from visual_search.images import open_image  # noqa: PLC0415
     from visual_search.quality.calibration import (  # noqa: PLC0415
         embed_views, expected_calibration_error, fit_calibration, reliability,
     )
@@ -65,7 +65,8 @@ def main() -> None:
     tests = embed_paths(encoder, test_paths, cache).vectors
     off = skimage_photos()
     off_vectors = encoder.embed(list(off.values()))
-    images = [Image.open(p).convert("RGB") for p in cat_paths]
+    # Decoded as calibrate() decodes stored product images: to the encoder's decode size.
+    images = [open_image(p.read_bytes(), target_size=encoder.decode_size) for p in cat_paths]
     print(f"{encoder!r}; catalogue {len(cat_paths)} photos of {args.catalogue}; embedding {args.views} views...",
           file=sys.stderr)
     view_vectors, view_sources = embed_views(images, encoder.embed, args.views, seed=args.seed)
@@ -75,7 +76,7 @@ def main() -> None:
         inside = np.isin(view_sources, index)
         remap = {old: new for new, old in enumerate(index)}
         return fit_calibration(catalogue[index], [str(i) for i in index], cat_labels[index],
-                               view_vectors=view_vectors[inside],
+                               view_vectors=view_vectors[inside], not_sold_share=args.not_sold_share,
                                view_sources=np.array([remap[s] for s in view_sources[inside]]), seed=args.seed)
 
     whole = fit(np.ones(len(cat_paths), bool))
