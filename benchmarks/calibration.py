@@ -38,7 +38,8 @@ def photos(folder: Path) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--catalogue", type=Path, default=DEFAULT_CATALOGUE)
+    parser.add_argument("--catalogue", type=Path, action="append",
+                        help="A folder of category folders; give it twice for two (default: the demo's photos).")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Its test/ split are the queries.")
     parser.add_argument("--encoder", default="configured", help="Encoder spec, as for visual_search_evaluate.")
     parser.add_argument("--views", type=int, default=700)
@@ -58,7 +59,8 @@ def main() -> None:
 
     _, encoder = resolve_encoder(args.encoder)
     cache = ROOT / ".data" / "bench-cache"
-    cat_paths, test_paths = photos(args.catalogue), photos(args.dataset / "test")
+    folders = args.catalogue or [DEFAULT_CATALOGUE]
+    cat_paths, test_paths = [p for f in folders for p in photos(f)], photos(args.dataset / "test")
     cat_labels = np.array([p.parent.name for p in cat_paths])
     test_labels = np.array([p.parent.name for p in test_paths])
     catalogue = embed_paths(encoder, cat_paths, cache).vectors
@@ -67,7 +69,7 @@ def main() -> None:
     off_vectors = encoder.embed(list(off.values()))
     # Decoded as calibrate() decodes stored product images: to the encoder's decode size.
     images = [open_image(p.read_bytes(), target_size=encoder.decode_size) for p in cat_paths]
-    print(f"{encoder!r}; catalogue {len(cat_paths)} photos of {args.catalogue}; embedding {args.views} views...",
+    print(f"{encoder!r}; catalogue {len(cat_paths)} photos of {', '.join(map(str, folders))}; embedding {args.views} views...",
           file=sys.stderr)
     view_vectors, view_sources = embed_views(images, encoder.embed, args.views, seed=args.seed)
 
