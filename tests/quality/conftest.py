@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 
 from shop.models import Category, Product
 from tests.conftest import photo_bytes
+from tests.evaluation.conftest import hand_set, thirty_set  # noqa: F401 - small labelled photo sets
 
 
 @pytest.fixture

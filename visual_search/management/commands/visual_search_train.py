@@ -46,6 +46,8 @@ class Command(BaseCommand):
         parser.add_argument("--float16", action="store_true",
                             help="Store the weights at half precision (half the file, e.g. to commit it).")
         parser.add_argument("--cache-dir", type=Path)
+        parser.add_argument("--label-depth", type=int, default=None, metavar="N",
+                            help="Label = the first N folder names under the root (default: the whole path).")
         parser.add_argument("--catalogue", default=None,
                             help="The shop's whole catalogue (folder or manifest) the guard scores per category "
                             "(default: the catalogue photos of SOURCE). Give it when SOURCE covers only part.")
@@ -62,7 +64,7 @@ class Command(BaseCommand):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", options["name"]):
             raise CommandError("--name may only hold letters, digits, - and _ (it becomes part of the encoder id).")
         try:
-            data = load_evaluation_set(options["source"])
+            data = load_evaluation_set(options["source"], label_depth=options["label_depth"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         _, base = resolve_encoder(options["base"])
@@ -138,7 +140,7 @@ class Command(BaseCommand):
         whole = data
         if options["catalogue"]:
             try:
-                whole = load_evaluation_set(options["catalogue"])
+                whole = load_evaluation_set(options["catalogue"], label_depth=options["label_depth"])
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
         paths = [s.path for s in whole.catalogue]
