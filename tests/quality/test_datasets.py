@@ -60,6 +60,7 @@ def test_the_random_ranking_baseline_is_the_expected_score_of_chance(hand_set):
 
 def test_an_exhaustive_evaluation_opens_no_database_connection_and_reports_honestly(thirty_set, tmp_path, capsys):
     # No django_db mark: pytest-django refuses any query, and no connection may even be opened.
+    connections.close_all()  # what earlier tests of the session left open
     assert all(c.connection is None for c in connections.all(initialized_only=True))
     before = datetime.datetime.now(datetime.UTC)
     call_command("visual_search_evaluate", str(thirty_set), "--encoder", MEAN_COLOUR, "--k", "1", "5",
