@@ -77,8 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_MAX_SCAN_TUPLES": 20_000,
     # A filter keeping at most this many products is answered by an exact scan of just those.
     "EXACT_SEARCH_MAX_PRODUCTS": 2_000,
-    # Cosine similarity below which a result is not presented as a match. None: the serving encoder's
-    # calibrated floor (Encoder.similarity_floor: 0.55 for EfficientNet-Lite0, docs/benchmarks.md).
+    # Cosine similarity below which a result is not presented as a match: a manual override. None: the floor of
+    # the serving encoder's latest calibration on this catalogue (visual_search_calibrate), else its
+    # Encoder.similarity_floor (0.55 for EfficientNet-Lite0, docs/benchmarks.md).
     "SIMILARITY_FLOOR": None,
     # Calibrated confidence (quality/calibration.py): refit from the catalogue at the end of every bulk job
     # and after an encoder switch. False leaves it to `manage.py visual_search_calibrate`.
