@@ -144,9 +144,15 @@ def test_the_command_calibrates_and_the_configured_floor_still_overrides(small_c
     from visual_search.bulk import reembed_in_process  # noqa: PLC0415
 
     reembed_in_process([p.pk for p in small_catalogue])
+    status = io.StringIO()
+    call_command("visual_search_status", stdout=status)
+    assert "not calibrated (run visual_search_calibrate" in status.getvalue()
     out = io.StringIO()
     call_command("visual_search_calibrate", "--views", "14", stdout=out, stderr=io.StringIO())
     row = Calibration.objects.get()
+    status = io.StringIO()
+    call_command("visual_search_status", stdout=status)
+    assert f"on 6 products, floor {row.floor:.3f}" in status.getvalue()
     assert f"Floor (confidence 0.5): {row.floor:.3f}" in out.getvalue() and row.details["views"] == 14
     assert "| confidence bin |" in out.getvalue()
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SIMILARITY_FLOOR": 0.99}
