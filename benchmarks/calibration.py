@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=700)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--not-sold-share", type=float, default=0.25, help="As CALIBRATION_NOT_SOLD_SHARE.")
+    parser.add_argument("--low", type=float, default=0.2, help="As LOW_CONFIDENCE.")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django  # noqa: PLC0415
@@ -90,9 +91,11 @@ def main() -> None:
     off_best = (off_vectors @ catalogue.T).max(axis=1)
     print(f"\nfloor {c.floor:.3f}; fit queries {whole.queries}; in-sample rates {whole.rates}")
     print(f"expected calibration error (held-out halves of the fit queries): {whole.expected_calibration_error:.3f}")
-    print(f"test photos of classes it sells: {len(tests)}; 'no close match' {np.mean(best < c.floor):.3f}; "
+    print(f"test photos of classes it sells: {len(tests)}; 'no close match' {np.mean(best < c.floor):.3f} "
+          f"(of which 'we don't seem to sell this', confidence under {args.low}: {np.mean(conf < args.low):.3f}); "
           f"best result of the right class {right.mean():.3f}")
-    print(f"off-catalogue photos (scikit-image): {len(off)}; flagged {np.mean(off_best < c.floor):.3f}; "
+    print(f"off-catalogue photos (scikit-image): {len(off)}; flagged {np.mean(off_best < c.floor):.3f} "
+          f"('we don't seem to sell this': {np.mean(c.confidence(off_best) < args.low):.3f}); "
           + ", ".join(f"{n} {s:.2f}" for n, s in zip(off, off_best)))
     print(f"test photos: expected calibration error {expected_calibration_error(conf, right):.3f} "
           "(confidence against 'the best result is of the right class')")
