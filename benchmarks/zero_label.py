@@ -10,7 +10,10 @@ label from the shop:
   a centre crop and a zoom-out on grey (views pooled, one vector per product as stored today);
 - database-side augmentation (DBA): each catalogue vector averaged with its k nearest neighbours'
   (weights by similarity), computed once when the catalogue is embedded;
-- average query expansion (alpha-QE): the query averaged with its top k results, searched again.
+- average query expansion (alpha-QE): the query averaged with its top k results, searched again;
+- with ``--self-supervised``: a head fitted on the catalogue alone, each photo its own class and two
+  phone-like views of it as its other members (instance discrimination, no labels), frozen features
+  kept beside it (mix 0.5).
 
 Reports Recall@1 and mAP@10 for each, and the extra encoder passes per query (the search-time cost).
 
@@ -70,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--encoder", default="zero-shot")
+    parser.add_argument("--self-supervised", action="store_true", help="Also fit and score the self-supervised head.")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django  # noqa: PLC0415
@@ -134,6 +138,35 @@ def main() -> None:
          dba_catalogue, 1),
         ("catalogue augmentation + multi-crop + DBA", crops_plain, crops_phone, dba(augmented, 3), 5),
     ]
+    if args.self_supervised:
+        from visual_search.training import apply_head, fit_head  # noqa: PLC0415
+
+        views_store = cache / f"zero-label-catalogue-phone-views-{encoder.id}.npz"
+        if views_store.exists():
+            with np.load(views_store) as saved:
+                view_vectors, view_sources = saved["vectors"], saved["sources"]
+        else:
+            view_rng = np.random.default_rng(1)
+            view_vectors, view_sources = [], []
+            for start in range(0, len(data.catalogue), 64):
+                images = [decode(s.path) for s in data.catalogue[start:start + 64]]
+                views = [phone_view(image, VIEW_KINDS[int(view_rng.integers(len(VIEW_KINDS)))], view_rng,
+                                    images[(i + 1) % len(images)]) for image in images for i in range(2)]
+                view_vectors.append(encoder.embed(views))
+                view_sources += [start + i for i in range(len(images)) for _ in range(2)]
+            view_vectors, view_sources = np.concatenate(view_vectors), np.array(view_sources)
+            np.savez(views_store, vectors=view_vectors, sources=view_sources)
+        features = np.concatenate([catalogue, view_vectors])
+        instances = np.concatenate([np.arange(len(catalogue)), view_sources])
+        started = time.perf_counter()
+        head = fit_head(features, instances, dimensions=256, epochs=30, mix=0.5)
+        print(f"self-supervised head fitted in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+        def project(x):
+            return _normalise(apply_head(head, x))
+
+        rows.append(("self-supervised head (instance discrimination on phone-like views, mix 0.5)",
+                     project(plain), project(phone), project(catalogue), 1))
     print("| technique | R@1 | mAP@10 | R@1 phone-like | mAP@10 phone-like | encoder passes per query |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, queries, phone_queries, cat, passes in rows:
