@@ -171,3 +171,23 @@ def test_the_command_says_why_it_cannot_calibrate(make_product, quiet_saves):
         call_command("visual_search_calibrate", "--views", "0", stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="cannot be negative"):
         call_command("visual_search_calibrate", "--views", "-1", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_an_encoder_switch_calibrates_the_encoder_that_now_serves(
+    small_catalogue, settings, django_capture_on_commit_callbacks,
+):
+    from visual_search import encoder_switch  # noqa: PLC0415
+    from visual_search.bulk import reembed_in_process  # noqa: PLC0415
+
+    pks = [p.pk for p in small_catalogue]
+    default = {k: v for k, v in settings.VISUAL_SEARCH.items() if k != "ENCODER"}
+    settings.VISUAL_SEARCH = {**default, "ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}}
+    reembed_in_process(pks)
+    assert encoder_switch.serving_encoder().id == "thumbnail"
+    settings.VISUAL_SEARCH = default  # back to EfficientNet-Lite0: built beside, thumbnail still serving
+    reembed_in_process(pks)
+    assert not Calibration.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert encoder_switch.switch_to()
+    row = Calibration.objects.get()
+    assert row.encoder == get_encoder().id == encoder_switch.serving_encoder().id and row.products == 6
