@@ -12,11 +12,13 @@ whose answer is known:
 * "we do not sell this" queries: leave-one-category-out (a whole category held
   out, its images queried against the rest), always negative.
 
-Both sides weigh half, and an isotonic regression (pool-adjacent-violators, in
-numpy) maps the best result's cosine similarity to the probability that it is
-a positive. The floor is where that probability reaches one half. Pictures
-from outside the catalogue are never used. ``calibrate()`` stores the result
-per encoder (a ``Calibration`` row); ``current_calibrator()`` serves it.
+"Not sold" queries weigh ``CALIBRATION_NOT_SOLD_SHARE`` (the prior), the
+in-catalogue kinds share the rest, and an isotonic regression
+(pool-adjacent-violators, in numpy) maps the best result's cosine similarity to
+the probability that it is a positive. The floor is where that probability
+reaches one half. Pictures from outside the catalogue are never used.
+``calibrate()`` stores the result per encoder (a ``Calibration`` row);
+``current_calibrator()`` serves it.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ class Fit:
     calibrator: Calibrator
     queries: dict[str, int]  # queries per kind
     positives: dict[str, float]  # share of in-catalogue queries whose best result was right, per kind
-    expected_calibration_error: float  # on held-out folds (products split in two)
+    expected_calibration_error: float  # of mappings fitted on one half of the queries, read on the other
     reliability: list[dict[str, float]]
     rates: dict[str, float] = field(default_factory=dict)  # what the floor does to each kind of query
 
