@@ -308,3 +308,6 @@ class BulkJobAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"Job #{job.pk} is {job.state}: it cannot be {action}d.", messages.WARNING)
         return self._back()
+
+
+from visual_search import calibration_admin  # noqa: E402, F401 - registers the read-only Calibration admin

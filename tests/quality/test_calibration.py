@@ -191,3 +191,18 @@ def test_an_encoder_switch_calibrates_the_encoder_that_now_serves(
         assert encoder_switch.switch_to()
     row = Calibration.objects.get()
     assert row.encoder == get_encoder().id == encoder_switch.serving_encoder().id and row.products == 6
+
+
+def test_the_admin_lists_calibrations_read_only(small_catalogue, admin_client):
+    from django.urls import reverse  # noqa: PLC0415
+
+    from visual_search.bulk import reembed_in_process  # noqa: PLC0415
+
+    reembed_in_process([p.pk for p in small_catalogue])
+    call_command("visual_search_calibrate", "--views", "7", stdout=io.StringIO(), stderr=io.StringIO())
+    row = Calibration.objects.get()
+    page = admin_client.get(reverse("admin:visual_search_calibration_changelist")).content.decode()
+    assert f"{row.floor:.3f}" in page and get_encoder().id in page
+    assert admin_client.get(reverse("admin:visual_search_calibration_add")).status_code == 403
+    detail = reverse("admin:visual_search_calibration_change", args=[row.pk])
+    assert admin_client.get(detail).status_code == 200 and admin_client.post(detail, {}).status_code == 403
