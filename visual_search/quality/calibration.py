@@ -330,8 +330,8 @@ def stored_calibrator(encoder) -> Calibrator | None:
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
     try:
-        row = Calibration.objects.filter(encoder=encoder.id, encoder_version=encoder.version).order_by("-created_at",
-                                                                                                          "-pk").first()
+        rows = Calibration.objects.filter(encoder=encoder.id, encoder_version=encoder.version)
+        row = rows.order_by("-created_at", "-pk").first()
     except DatabaseError:  # not migrated yet: uncalibrated
         row = None
     calibrator = row.calibrator() if row is not None else None
