@@ -168,8 +168,8 @@ SPECTACULAR_SETTINGS = {"PREPROCESSING_HOOKS": ["visual_search.api.schema.only_v
 VISUAL_SEARCH_PRODUCT_MODEL = "shop.Product"
 VISUAL_SEARCH = {
     # What a shop that trained on its own labels serves: EfficientNet-Lite0 plus a head fitted on
-    # clothing-small's train + validation photos (visual_search_train; docs/evaluation.md). It carries
-    # its own calibrated similarity floor, so SIMILARITY_FLOOR is left unset.
+    # clothing-small's train + validation photos (visual_search_train; docs/evaluation.md). Confidence and
+    # the floor are calibrated on the catalogue itself (visual_search_calibrate), so SIMILARITY_FLOOR is unset.
     "ENCODER": {
         "BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
         "OPTIONS": {"head": str(BASE_DIR / "shop" / "encoder" / "clothing-lite0-v1.npz")},

@@ -92,7 +92,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_serving_encoder_left_by_other_processes(request):
-    """Each database test starts with no recorded serving encoder.
+    """Each database test starts with no recorded serving encoder and no calibration.
 
     Servers and workers that other tests run in subprocesses (gunicorn, celery,
     manage.py) commit the encoder searches are served from; left there, it would
@@ -104,13 +104,18 @@ def _no_serving_encoder_left_by_other_processes(request):
     )
     if uses_db:
         request.getfixturevalue("django_db_setup")
-        from visual_search.models import StoredEncoder  # noqa: PLC0415
+        from visual_search.models import Calibration, StoredEncoder  # noqa: PLC0415
 
         with request.getfixturevalue("django_db_blocker").unblock():
             StoredEncoder.objects.all().delete()
+            # A worker calibrates after each bulk job: its committed rows would change later tests' floors.
+            Calibration.objects.all().delete()
         from visual_search.indexing import encoder_switch  # noqa: PLC0415
 
         encoder_switch.clear_caches()  # nor a process-local memory of one
+    from visual_search.quality.calibration import clear_cache  # noqa: PLC0415
+
+    clear_cache()  # a calibration cached from an earlier test's (rolled back) rows
     yield
 
 

@@ -14,6 +14,7 @@ class VisualSearchConfig(AppConfig):
     def ready(self) -> None:
         from visual_search import checks  # noqa: F401,PLC0415 - registers checks
         from visual_search.indexing import signal_handlers  # noqa: F401,PLC0415 - registers checks
+        from visual_search.quality import tasks  # noqa: F401,PLC0415 - calibrates after bulk jobs and switches
 
         signal_handlers.connect()
         post_migrate.connect(signal_handlers.create_vector_index, sender=self,

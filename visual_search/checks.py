@@ -13,6 +13,7 @@
 * ``visual_search.W007``: an app the REST API needs (API keys, schema, docs assets) is not in ``INSTALLED_APPS``.
 * ``visual_search.W008`` (``--deploy``): ``TRUSTED_PROXIES`` is set, yet requests arrived without the proxies'
   ``X-Forwarded-For``: clients reach Django directly and can choose their own throttle key.
+* ``visual_search.W009``: the configured head was trained on a catalogue without some categories it now serves.
 """
 
 from __future__ import annotations
@@ -100,6 +101,30 @@ def check_database(app_configs=None, databases=None, **kwargs) -> list:
                 hint="Run `manage.py visual_search_index` (migrate creates it for the configured encoder).",
                 id="visual_search.W001"))
     return errors
+
+
+@register("visual_search")
+def check_head_catalogue(app_configs=None, **kwargs) -> list:
+    """A trained head serving categories it never saw (it may cost them; ``visual_search_train --catalogue``)."""
+    encoder = _configured_encoder([])
+    trained = (getattr(encoder, "metadata", None) or {}).get("trained_on") or {}
+    if not trained.get("categories"):
+        return []  # not a head, or one saved before heads recorded their catalogue
+    from visual_search.quality.training_guard import unseen_categories  # noqa: PLC0415
+
+    try:
+        unseen = unseen_categories(trained["categories"])
+    except DatabaseError:
+        return []  # not migrated yet; check_database reports a database it cannot read
+    if not unseen:
+        return []
+    shown = ", ".join(sorted(unseen)[:10]) + (" ..." if len(unseen) > 10 else "")
+    return [Warning(
+        f"The head of encoder {encoder.id!r} was trained on {len(trained['categories'])} categories "
+        f"({trained.get('date', 'date unknown')}); the catalogue also has {len(unseen)} it never saw: {shown}.",
+        hint="Retrain it with `visual_search_train --catalogue` on the whole catalogue (its guard scores every "
+             "category), or serve the base encoder.",
+        id="visual_search.W009")]
 
 
 UPLOAD_MIDDLEWARE = "visual_search.search.uploads.UploadGuardMiddleware"

@@ -86,9 +86,25 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_MAX_SCAN_TUPLES": 20_000,
     # A filter keeping at most this many products is answered by an exact scan of just those.
     "EXACT_SEARCH_MAX_PRODUCTS": 2_000,
-    # Cosine similarity below which a result is not presented as a match. None: the serving encoder's
-    # calibrated floor (Encoder.similarity_floor: 0.55 for EfficientNet-Lite0, docs/benchmarks.md).
+    # Cosine similarity below which a result is not presented as a match: a manual override. None: the floor of
+    # the serving encoder's latest calibration on this catalogue (visual_search_calibrate), else its
+    # Encoder.similarity_floor (0.55 for EfficientNet-Lite0, docs/benchmarks.md).
     "SIMILARITY_FLOOR": None,
+    # Calibrated confidence (quality/calibration.py): refit from the catalogue at the end of every bulk job
+    # and after an encoder switch. False leaves it to `manage.py visual_search_calibrate`.
+    "CALIBRATE_AUTOMATICALLY": True,
+    # Phone-like views of catalogue images embedded per calibration (crop, scale, rotation, blur, JPEG,
+    # light, busy background): more is steadier and costs encoder time (about 1 s per 100 on 2 cores, Lite0).
+    "CALIBRATION_VIEWS": 700,
+    # Most catalogue images one calibration reads (a random sample beyond it), so it stays bounded in memory.
+    "CALIBRATION_MAX_IMAGES": 20_000,
+    # The share of searches assumed to be for things the shop does not sell: the prior of the calibration.
+    # Lower says "close match" more often (fewer right answers called "no close match", more wrong ones let
+    # through); docs/evaluation.md measures 0.1-0.5 on the demo catalogue.
+    "CALIBRATION_NOT_SOLD_SHARE": 0.25,
+    # Below this best confidence the search page says "We don't seem to sell this" rather than showing the
+    # closest items as such. Between it and one half: "Closest items we have".
+    "LOW_CONFIDENCE": 0.2,
     # The REST API's own access policy (not the host's REST_FRAMEWORK defaults); dotted paths.
     "API_AUTHENTICATION_CLASSES": [
         "visual_search.api.authentication.APIKeyAuthentication",

@@ -228,3 +228,32 @@ class ImagelessProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} (no images)"
+
+
+class Calibration(models.Model):
+    """How likely a similarity is to be a real match in this catalogue, learnt from the catalogue itself.
+
+    Written by ``visual_search_calibrate`` (and after every bulk job and encoder switch);
+    searches use the latest row of the serving encoder. See ``quality/calibration.py``.
+    """
+
+    encoder = models.CharField(_("encoder"), max_length=100)
+    encoder_version = models.CharField(_("encoder version"), max_length=50)
+    products = models.PositiveIntegerField(_("products"))
+    images = models.PositiveIntegerField(_("images"))
+    categories = models.PositiveIntegerField(_("categories"))
+    # The monotone mapping's knots: np.interp(score, scores, confidences).
+    scores = models.JSONField(_("similarity knots"))
+    confidences = models.JSONField(_("confidence knots"))
+    floor = models.FloatField(_("similarity floor"), help_text=_("Where confidence reaches one half."))
+    expected_calibration_error = models.FloatField(_("expected calibration error"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("calibrated"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("calibration")
+        verbose_name_plural = _("calibrations")
+        indexes = [models.Index(fields=["encoder", "encoder_version", "-created_at"], name="visual_search_calib")]
+
+    def __str__(self) -> str:
+        return f"{self.encoder} v{self.encoder_version}: floor {self.floor:.3f} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -112,7 +112,8 @@ def test_api_searches_carry_click_tokens_and_take_interaction_reports(api_client
     assert bad.status_code == 400 and bad.json()["code"] == "bad_token"
 
 
-def test_similar_products_through_the_api_and_the_carousel_are_logged(api_client, client, catalogue):
+def test_similar_products_through_the_api_and_the_carousel_are_logged(api_client, client, catalogue, settings):
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SIMILARITY_FLOOR": -1.0}  # the carousel shows every item
     chelsea = catalogue["chelsea"]
     assert api_client.get(f"/api/v1/products/{chelsea.pk}/similar/?k=2").status_code == 200
     page = client.get(chelsea.get_absolute_url())

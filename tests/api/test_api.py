@@ -38,7 +38,7 @@ def bomb_png() -> bytes:
 
 
 def test_similar_products_endpoint(api_client, catalogue):
-    response = api_client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=2")
+    response = api_client.get(f"/api/v1/products/{catalogue['chelsea'].pk}/similar/?k=2&min_confidence=0")
     assert response.status_code == 200
     body = response.json()
     assert body["product"] == str(catalogue["chelsea"].pk)
@@ -46,13 +46,24 @@ def test_similar_products_endpoint(api_client, catalogue):
     first = body["results"][0]
     assert set(first) == {
         "id", "title", "url", "image_url", "price", "in_stock", "score", "distance", "relevance", "matched_image",
-        "click_token",
+        "click_token", "confidence",
     }
     # A cat among a coffee cup, an astronaut and a rocket: the nearest are shown, but not as matches.
-    assert body["close_match"] is False and body["similarity_floor"] == 0.55
+    assert body["close_match"] is False and body["similarity_floor"] == 0.55 and body["calibrated"] is False
     assert {r["relevance"] for r in body["results"]} == {"not_close"}
+    assert 0 <= body["results"][1]["confidence"] <= first["confidence"] < 0.5 and body["confidence"] == first["confidence"]
     assert first["url"].startswith("http://testserver/products/")
     assert first["id"] != str(catalogue["chelsea"].pk)
+
+
+def test_similar_products_hide_what_is_under_the_floor_unless_asked(api_client, catalogue):
+    url = f"/api/v1/products/{catalogue['chelsea'].pk}/similar/"
+    body = api_client.get(url).json()
+    assert body["results"] == [] and body["close_match"] is False and body["verdict"] == "not_sold"
+    assert len(api_client.get(url + "?min_confidence=0").json()["results"]) == 3
+    for bad in ("2", "-0.1", "abc"):
+        response = api_client.get(url + f"?min_confidence={bad}")
+        assert response.status_code == 400 and response.json()["code"] == "invalid", bad
 
 
 @pytest.mark.parametrize("path, status", [("999999", 404), ("not-a-number", 404)])
@@ -141,12 +152,20 @@ def test_search_page_explains_a_bad_upload(client, catalogue):
     assert "accepted format" in response.content.decode()
 
 
-def test_product_page_shows_the_similar_products_carousel(client, catalogue):
+def test_product_page_shows_the_similar_products_carousel(client, catalogue, make_product):
+    """Only products over the floor; a product with none close gets no carousel at all."""
+    html = client.get(catalogue["chelsea"].get_absolute_url()).content.decode()
+    assert "Visually similar" not in html and "data-vs-carousel" not in html  # a coffee cup is not like a cat
+    photo = Image.open(io.BytesIO(photo_bytes("chelsea")))
+    buffer = io.BytesIO()
+    photo.crop((20, 10, photo.width - 30, photo.height - 20)).save(buffer, format="JPEG", quality=70)
+    copy = make_product(buffer.getvalue(), name="chelsea again")
+    sync_products([copy.pk])
     response = client.get(catalogue["chelsea"].get_absolute_url())
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Visually similar" in html
-    assert catalogue["coffee"].get_absolute_url() in html
+    assert "Visually similar" in html and 'data-vs-confidence="' in html
+    assert copy.get_absolute_url() in html and catalogue["coffee"].get_absolute_url() not in html
 
 
 def test_search_page_works_without_the_demo_templates(client, catalogue, settings):
@@ -185,3 +204,4 @@ def test_close_match_for_a_copy_and_not_for_off_catalogue_photos(api_client, dem
         body = api_client.post(SEARCH_URL, {"image": upload(photo_bytes(name)), "k": 3}).json()
         assert body["close_match"] is False, (name, body["results"][0]["score"])
         assert len(body["results"]) == 3  # the nearest items are still returned, marked not_close
+        assert body["verdict"] in ("closest", "not_sold") and body["confidence"] < 0.5

@@ -25,7 +25,7 @@ def product(vector_catalogue):
 
 
 def similar_url(product) -> str:
-    return f"/api/v1/products/{product.pk}/similar/?k=3"
+    return f"/api/v1/products/{product.pk}/similar/?k=3&min_confidence=0"
 
 
 def upload():

@@ -44,7 +44,7 @@ USE_THE_CLIENT = textwrap.dedent('''
         if not page.next_:
             break
         cursor = parse_qs(urlparse(page.next_).query)["cursor"][0]
-    similar = similar_products.sync(client=client, pk=listed[0]["id"], k=2, category="Long sleeves")
+    similar = similar_products.sync(client=client, pk=listed[0]["id"], k=2, category="Long sleeves", min_confidence=0)
     with open(photo, "rb") as fh:
         body = ImageUploadRequest(image=File(payload=fh, file_name="photo.jpg", mime_type="image/jpeg"))
         found = search_by_image.sync(client=client, body=body, k=3)

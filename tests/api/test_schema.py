@@ -32,13 +32,20 @@ def test_schema_lists_only_the_apps_endpoints_with_parameters_and_errors(schema)
     assert not {"/api/v1/schema/", "/api/v1/docs/"} & set(schema["paths"])
     similar = schema["paths"][SIMILAR]["get"]
     names = {p["name"] for p in similar["parameters"]}
-    assert names == {"pk", "k", "positive", "negative", "per_category", "category", "price_min", "price_max", "in_stock"}
+    assert names == {"pk", "k", "min_confidence", "positive", "negative", "per_category", "category", "price_min",
+                     "price_max", "in_stock"}
     assert {"200", "400", "401", "403", "404", "429"} <= set(similar["responses"])
     search = schema["paths"][SEARCH]["post"]
     assert {p["name"] for p in search["parameters"]} == {"k", "category", "price_min", "price_max", "in_stock"}
     assert {"200", "400", "401", "413", "429"} <= set(search["responses"])
     body = search["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(schema["components"]["schemas"][body]["properties"]) == {"image", "k"}
+    assert set(schema["components"]["schemas"][body]["properties"]) == {"image", "k", "min_confidence"}
+    page = similar["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    fields = schema["components"]["schemas"][page]["properties"]
+    assert {"close_match", "confidence", "verdict", "calibrated", "similarity_floor"} <= set(fields)
+    assert "same kind of thing" in fields["close_match"]["description"]
+    result = fields["results"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "never higher than the result above" in schema["components"]["schemas"][result]["properties"]["confidence"]["description"]
     error = similar["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert {"code", "detail"} <= set(schema["components"]["schemas"][error]["required"])
     assert schema["components"]["securitySchemes"]["ApiKey"]["in"] == "header"

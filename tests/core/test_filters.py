@@ -107,7 +107,8 @@ def test_the_exact_path_ranks_only_the_filtered_products_without_the_index(vecto
 def test_api_filters(api_client, vector_catalogue):
     products, _ = vector_catalogue(40, categories={"shirt": 20, "dress": 20})
     url = f"/api/v1/products/{products[0].pk}/similar/"
-    body = api_client.get(url, {"k": 10, "category": "dress", "price_max": "40", "in_stock": "true"}).json()
+    body = api_client.get(url, {"k": 10, "category": "dress", "price_max": "40", "in_stock": "true",
+                              "min_confidence": "0"}).json()
     assert body["results"]
     for item in body["results"]:
         product = next(p for p in products if str(p.pk) == item["id"])

@@ -37,7 +37,8 @@ def test_adapted_encoder_embeds_on_sync_and_answers_searches(head, make_product)
     config = {"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder", "OPTIONS": {"head": str(head)}}
     with override_settings(VISUAL_SEARCH={"ADAPTER": "shop.adapters.ShopProductAdapter", "ENCODER": config}):
         encoder = get_encoder()
-        assert (encoder.id, encoder.version, encoder.dimensions) == ("test-mean-colour-colours", "7", 3 + 2)
+        assert (encoder.id, encoder.version, encoder.dimensions) == (
+            f"test-mean-colour-colours-{encoder.weights_digest}", "7", 3 + 2)
         products = [make_product(name, name=name) for name in ("chelsea", "coffee", "astronaut")]
         sync_products([p.pk for p in products])
         rows = ProductImageEmbedding.objects.for_encoder(encoder).ready()

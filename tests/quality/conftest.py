@@ -1,11 +1,16 @@
-"""Small generated evaluation sets whose metrics are worked out by hand."""
+"""Small generated evaluation sets whose metrics are worked out by hand, and demo-shop products in categories."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from PIL import Image
+
+from shop.models import Category, Product
+from tests.conftest import photo_bytes
 
 MEAN_COLOUR = "tests.quality.encoders.MeanColourEncoder"
 
@@ -45,3 +50,35 @@ def thirty_set(tmp_path) -> Path:
         for i in range(2):
             photos[f"test/{label}/q{i}.png"] = (r - 5 * i - 1, g + 3 * i, b + 2 * i)
     return write_photos(tmp_path / "thirty", photos)
+
+
+@pytest.fixture
+def make_product(db):
+    """Create a product in category ``category`` (a slug); ``photo`` is a scikit-image name or bytes."""
+    counter = iter(range(1, 10_000))
+
+    def make(photo="chelsea", *, category="cats", name=None) -> Product:
+        n = next(counter)
+        cat = Category.objects.get_or_create(slug=category, defaults={"name": category.title()})[0]
+        product = Product(name=name or f"Product {n}", slug=f"q-product-{n}", category=cat, price=Decimal("10.00"))
+        data = photo if isinstance(photo, bytes) else photo_bytes(photo)
+        product.image.save(f"q{n}.jpg", ContentFile(data), save=False)
+        product.save()
+        return product
+
+    return make
+
+
+@pytest.fixture
+def quiet_saves(settings):
+    """Saves record no work owed, so only what a test starts is owed."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
+
+
+@pytest.fixture(autouse=True)
+def fresh_calibration_cache():
+    from visual_search.quality.calibration import clear_cache  # noqa: PLC0415
+
+    clear_cache()
+    yield
+    clear_cache()

@@ -63,16 +63,19 @@ def test_train_command_writes_a_head_that_serves_as_an_encoder(hand_set, tmp_pat
     head = tmp_path / "heads" / "colour-v2.npz"
     call_command("visual_search_train", str(hand_set), "--base", MEAN_COLOUR, "--output", str(head),
                  "--name", "colour", "--head-version", "2", "--dimensions", "2", "--epochs", "30",
-                 "--held-out-folds", "2", "--compare", MEAN_COLOUR, "--cache-dir", str(tmp_path / "cache"))
-    assert "Held-out labels, Recall@1" in capsys.readouterr().out
+                 "--held-out-folds", "2", "--compare", MEAN_COLOUR, "--cache-dir", str(tmp_path / "cache"),
+                 "--guard-views", "0")
+    out = capsys.readouterr().out
+    assert "Held-out labels, Recall@1" in out and "| red      |       2 |" in out  # the guard's table
     _, metadata = load_head(head)
     assert metadata["trained_on"]["photos"] == 4  # catalogue photos only, never the test queries
+    assert metadata["trained_on"]["categories"] == ["blue", "red"] and metadata["guard"]["passed"]
     encoder = load_encoder(ADAPTED, {"head": str(head)})
-    assert (encoder.id, encoder.version, encoder.dimensions) == ("test-mean-colour-colour", "2", 2)
+    assert (encoder.id, encoder.version, encoder.dimensions) == (f"test-mean-colour-colour-{encoder.weights_digest}", "2", 2)
     result = evaluate(hand_set, encoders=[f"{ADAPTED}:{json.dumps({'head': str(head)})}"], ks=(1, 3), vote_k=3,
                       cache_dir=tmp_path / "cache")
     (run,) = result.runs
-    assert run.encoder.id == "test-mean-colour-colour" and 0.0 <= run.metrics["recall@1"] <= 1.0
+    assert run.encoder.id == encoder.id and 0.0 <= run.metrics["recall@1"] <= 1.0
     green = [Image.new("RGB", (4, 4), (10, 200, 30))]
     # Stored base vectors give the same adapted vectors as the images do.
     np.testing.assert_allclose(encoder.project(load_encoder(MEAN_COLOUR).embed(green)), encoder.embed(green), rtol=1e-5)
@@ -83,7 +86,7 @@ def test_train_command_refuses_an_adapted_base(hand_set, tmp_path):
 
     first = tmp_path / "first.npz"
     call_command("visual_search_train", str(hand_set), "--base", MEAN_COLOUR, "--output", str(first),
-                 "--dimensions", "2", "--epochs", "2", "--held-out-folds", "0", "--float16",
+                 "--dimensions", "2", "--epochs", "2", "--held-out-folds", "0", "--float16", "--guard-views", "0",
                  "--cache-dir", str(tmp_path / "cache"))
     with np.load(first) as data:
         assert data["w"].dtype == np.float16

@@ -34,7 +34,7 @@ def ok(response):
 
 @pytest.mark.parametrize("filters", ["", "&category=dress&in_stock=true"])
 def test_similar_endpoint_queries_do_not_grow_with_k(api_client, products, filters):
-    url = f"/api/v1/products/{products[0].pk}/similar/?k={{k}}{filters}"
+    url = f"/api/v1/products/{products[0].pk}/similar/?k={{k}}&min_confidence=0{filters}"
     counts = {k: queries(lambda k=k: ok(api_client.get(url.format(k=k)))) for k in (3, 12)}
     assert counts[3] == counts[12]
 
@@ -50,7 +50,7 @@ def test_search_by_image_queries_do_not_grow_with_k(api_client, products):
 def test_the_carousel_tag_queries_do_not_grow_with_k(products):
     from django.template import Context, Template
 
-    template = Template("{% load visual_search %}{% similar_products_carousel product k %}")
+    template = Template("{% load visual_search %}{% similar_products_carousel product k min_confidence=0 %}")
 
     def render(k):
         html = template.render(Context({"product": products[0], "k": k}))

@@ -69,8 +69,22 @@ def test_nothing_close_says_so_and_shows_the_nearest_apart(client, make_product)
 
     html = search(client, upload("chelsea")).content.decode()
 
-    assert "No close match" in html
+    # A cat at a shop of cups and rockets: its best confidence is low, so the page says the shop lacks it.
+    assert 'data-vs-verdict="not_sold"' in html and "We don't seem to sell this" in html
     assert "Nearest items" in html and "similar products</h2>" not in html
+    assert html.count('data-vs-confidence="') == 4  # the heading and each card
+
+
+def test_results_without_a_likely_match_are_the_closest_items_not_a_red_heading(client, make_product, settings):
+    products = [make_product(name, name=name.title()) for name in ("coffee", "rocket", "astronaut")]
+    sync_products([p.pk for p in products])
+    # Every best confidence counts as "not low" here: the page must then be neutral.
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "LOW_CONFIDENCE": 0.0}
+
+    html = search(client, upload("chelsea")).content.decode()
+
+    assert 'data-vs-verdict="closest"' in html and "Closest items we have" in html
+    assert "vs-results__heading--none" not in html and "sell this" not in html
 
 
 def test_filters_come_from_the_adapter_and_narrow_results(client, catalogue):

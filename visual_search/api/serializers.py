@@ -19,6 +19,10 @@ class ResultSerializer(serializers.Serializer):
     in_stock = serializers.BooleanField(allow_null=True, help_text="null when the shop does not track stock.")
     score = serializers.FloatField(help_text="Cosine similarity of the best-matching image, 1 = identical.")
     distance = serializers.FloatField(help_text="Cosine distance, 1 - score.")
+    confidence = serializers.FloatField(
+        help_text="How likely this product is what the photo shows or the same kind of thing, 0-1, calibrated on "
+        "this catalogue (visual_search_calibrate); never higher than the result above it.",
+    )
     relevance = serializers.ChoiceField(
         choices=["near_identical", "similar", "not_close"],
         help_text="not_close: below the similarity floor, not a match.",
@@ -46,9 +50,19 @@ class ResultPageSerializer(serializers.Serializer):
     """A ranked page of results and whether any is a close match."""
 
     close_match = serializers.BooleanField(
-        help_text="false: nothing in the catalogue reaches the similarity floor; the results are only the nearest."
+        help_text="true: the best result is likely what the photo shows, or the same kind of thing (its confidence "
+        "is at least 0.5, its score at least similarity_floor). false: the results are only the closest items."
     )
-    similarity_floor = serializers.FloatField(source="floor")
+    confidence = serializers.FloatField(help_text="The best result's confidence (0 with no results).")
+    verdict = serializers.ChoiceField(
+        choices=["match", "closest", "not_sold"],
+        help_text="match: close_match; closest: results, none likely a match; not_sold: the best confidence is "
+        "low (under LOW_CONFIDENCE), the shop probably does not sell this.",
+    )
+    calibrated = serializers.BooleanField(
+        help_text="false: this catalogue has no calibration yet; confidence follows the encoder's default floor."
+    )
+    similarity_floor = serializers.FloatField(source="floor", help_text="The score at which confidence reaches 0.5.")
     results = ResultSerializer(source="items", many=True)
 
 
@@ -63,6 +77,11 @@ class SearchParamsSerializer(serializers.Serializer):
     """The number of results; both endpoints take it."""
 
     k = serializers.IntegerField(required=False, min_value=1, help_text="How many results (default 12).")
+    min_confidence = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0,
+        help_text="Leave out results under this confidence (0-1). Similar products leave out those under the "
+        "floor unless it is given; search by photo keeps every result unless it is given.",
+    )
 
     def get_fields(self):
         fields = super().get_fields()

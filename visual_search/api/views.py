@@ -44,7 +44,7 @@ STEERING = ("positive", "negative", "per_category")
 
 def _filters(request) -> dict:
     try:
-        return parse_filters(request.query_params, ignore=("k", "format", *STEERING))
+        return parse_filters(request.query_params, ignore=("k", "format", "min_confidence", *STEERING))
     except FilterError as exc:
         extra = None
         if exc.valid_values is not None:
@@ -91,7 +91,7 @@ class VisualSearchAPIView(APIView):
     summary="Products that look like this one",
     parameters=[
         OpenApiParameter("pk", str, OpenApiParameter.PATH, description="The product's primary key."),
-        SimilarParamsSerializer,  # k with its bounds; positive, negative, per_category
+        SimilarParamsSerializer,  # k with its bounds, min_confidence; positive, negative, per_category
     ],
     responses={
         200: SimilarProductsSerializer,
@@ -124,7 +124,8 @@ class SimilarProductsView(VisualSearchAPIView):
                                 per_category=per_category, trace=trace)
         else:
             results = similar_products(product, k, filters, trace=trace)
-        page = build_result_page(results)
+        # By default, what is under the floor is left out; what is shown is what the log keeps.
+        page = build_result_page(results).at_least(params.validated_data.get("min_confidence"))
         event = record_search(request, "api_similar", page, k=k, filters=filters, trace=trace, query_product=product.pk)
         context = {"request": request, "product": product, "search_event": event}
         return Response(SimilarProductsSerializer(page, context=context).data)
@@ -181,5 +182,7 @@ class SearchByImageView(VisualSearchAPIView):
             # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
             raise errors.APIError(exc.code, str(exc), exc.status, wait=exc.retry_after) from None
         page = build_result_page(results)
+        if params.validated_data.get("min_confidence") is not None:
+            page = page.at_least(params.validated_data["min_confidence"])
         event = record_search(request, "api_image", page, k=k, filters=filters, trace=trace)
         return Response(ResultPageSerializer(page, context={"request": request, "search_event": event}).data)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from visual_search.encoders import load_encoder
 from visual_search.encoders.base import Encoder
-from visual_search.encoders.heads import apply_head, load_head
+from visual_search.encoders.heads import apply_head, head_digest, load_head
 
 __all__ = ["AdaptedEncoder"]
 
@@ -47,7 +47,11 @@ class AdaptedEncoder(Encoder):
         self.base = load_encoder(base["backend"], {**(base.get("options") or {}), **(base_options or {})})
         if (self.base.id, self.base.version) != (base["id"], base["version"]):
             raise ImproperlyConfigured(f"{head!r} was fitted on {base['id']} v{base['version']}, not {self.base!r}.")
-        self.id = f"{self.base.id}-{self.metadata['name']}"
+        self.weights_digest = head_digest(self.weights)
+        # The digest, not only the name: a head retrained under the same name and version is another vector
+        # space, so its vectors get their own id (built beside the old ones, the encoder switch moves searches
+        # over) instead of mixing with the old ones.
+        self.id = f"{self.base.id}-{self.metadata['name']}-{self.weights_digest}"
         self.version = str(self.metadata["version"])
         self.dimensions = int(self._apply(self.weights, np.ones((1, self.base.dimensions), np.float32)).shape[1])
         if self.metadata.get("similarity_floor") is not None:

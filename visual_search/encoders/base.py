@@ -26,8 +26,9 @@ class Encoder(abc.ABC):
     id: str
     version: str
     dimensions: int
-    #: Cosine similarity below which a best match is "not a close match", calibrated for this vector
-    #: space by ``benchmarks/similarity_floor.py``; ``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` overrides it.
+    #: Cosine similarity below which a best match is "not a close match" until the catalogue is calibrated
+    #: (``visual_search_calibrate``, whose floor then wins); measured for this vector space by
+    #: ``benchmarks/similarity_floor.py``; ``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` overrides both.
     #: 0.55 was measured for EfficientNet-Lite0 (the default encoder); other spaces need their own run.
     similarity_floor: float = 0.55
 

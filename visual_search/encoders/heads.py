@@ -7,6 +7,7 @@ reads it and applies the head with numpy.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from visual_search.encoders.base import l2_normalize
 
-__all__ = ["apply_head", "load_head", "save_head", "store_similarity_floor"]
+__all__ = ["apply_head", "head_digest", "load_head", "save_head", "store_similarity_floor"]
 
 
 def apply_head(weights: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
@@ -50,6 +51,16 @@ def save_head(
     with path.open("wb") as handle:  # a file handle, so numpy never appends a second .npz suffix
         np.savez(handle, metadata=np.array(json.dumps(metadata, default=str)), **weights)
     return path
+
+
+def head_digest(weights: dict[str, np.ndarray], length: int = 8) -> str:
+    """A short SHA-256 of the head's arrays (names, shapes and values as loaded): part of its encoder id."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        array = np.ascontiguousarray(weights[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:length]
 
 
 def load_head(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder, get_encoder, load_encoder
+from visual_search.indexing.signals import encoder_switched
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,8 @@ def switch_to(encoder: Encoder | None = None, *, build_index: bool = True) -> bo
         StoredEncoder.objects.filter(encoder=encoder.id).update(serving=True, switched_at=timezone.now())
     _serving_checked.clear()
     logger.info("Searches now answer from encoder %s (was %s)", encoder.id, current and current.encoder)
+    # The new vector space spreads similarities its own way: its confidence is learnt again (quality/tasks.py).
+    transaction.on_commit(lambda: encoder_switched.send(sender=None, encoder=encoder), robust=True)
     return True
 
 

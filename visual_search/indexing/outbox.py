@@ -33,6 +33,7 @@ from django.utils.timezone import now as django_now
 
 from visual_search.conf import vs_settings
 from visual_search.images import without_server_paths
+from visual_search.indexing.signals import bulk_jobs_finished
 from visual_search.models import BulkJob, BulkJobState, SyncRequest
 from visual_search.timeouts import set_local_timeouts
 
@@ -218,11 +219,19 @@ def complete(claims: Iterable[Claim], *, failed: Iterable[Any] = (), using: str 
         for c in claims:
             if c.product_pk in deleted_pks and c.job_id is not None:
                 (bad if c.product_pk in failed else done)[c.job_id] += 1
-        _count_jobs(cursor, t, done, bad)
+        finished = _count_jobs(cursor, t, done, bad)
+        if finished:  # once the job's last rows are settled: its encoder's vectors are what calibration reads
+            transaction.on_commit(lambda: _job_finished(finished), using=using, robust=True)
     return len(deleted_pks)
 
 
-def _count_jobs(cursor, t: dict[str, str], done: Counter, bad: Counter) -> None:
+def _job_finished(encoders: list[str]) -> None:
+    bulk_jobs_finished.send(sender=BulkJob, encoders=list(dict.fromkeys(encoders)))
+
+
+def _count_jobs(cursor, t: dict[str, str], done: Counter, bad: Counter) -> list[str]:
+    """Add to the jobs' counters; finish those with no row left and return their encoders."""
+    finished = []
     for job_id in sorted(set(done) | set(bad)):
         cursor.execute(
             f"UPDATE {t['job']} SET done = done + %s, failed = failed + %s, "
@@ -232,9 +241,11 @@ def _count_jobs(cursor, t: dict[str, str], done: Counter, bad: Counter) -> None:
         cursor.execute(
             f"UPDATE {t['job']} j SET state = %s, finished_at = clock_timestamp(), "
             "updated_at = clock_timestamp() WHERE j.id = %s AND j.state = ANY(%s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t['req']} r WHERE r.job_id = j.id)",
+            f"AND NOT EXISTS (SELECT 1 FROM {t['req']} r WHERE r.job_id = j.id) RETURNING j.encoder",
             [BulkJobState.FINISHED, job_id, list(ACTIVE_JOB_STATES)],
         )
+        finished.extend(row[0] for row in cursor.fetchall())
+    return finished
 
 
 def release(

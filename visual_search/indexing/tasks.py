@@ -420,7 +420,8 @@ def _options() -> dict[str, Any]:
     return options
 
 
-def _publish(task, args: tuple, *, force_publish: bool = False, queue: str | None = None) -> bool:
+def publish(task, args: tuple, *, force_publish: bool = False, queue: str | None = None) -> bool:
+    """Send ``task`` with the app's routing and options; never raises (a broker failure pauses sending 5 s)."""
     global _publish_paused_until
     if not force_publish and time.monotonic() < _publish_paused_until:
         logger.warning(
@@ -444,13 +445,13 @@ def kick(job: Any = None, *, force_publish: bool = False, bulk: bool = False) ->
     work owed by saves first.
     """
     queue = vs_settings.TASK_QUEUE_BULK if bulk or job is not None else None
-    return _publish(drain, (True,) if queue else (), force_publish=force_publish, queue=queue)
+    return publish(drain, (True,) if queue else (), force_publish=force_publish, queue=queue)
 
 
 def send_embed(product_pks: Iterable[Any]) -> bool:
     """Send one task for ``product_pks`` (whose rows are owed already); never raises."""
     pks = list(product_pks)
-    return _publish(embed_products, (pks,)) if pks else True
+    return publish(embed_products, (pks,)) if pks else True
 
 
 def enqueue_products(product_pks: Iterable[Any], *, force: bool = False) -> bool:

@@ -19,9 +19,11 @@ import numpy as np
 from visual_search.encoders.base import l2_normalize
 
 # The head file format lives with the encoder that reads it (encoders/heads.py); re-exported for scripts.
-from visual_search.encoders.heads import apply_head, load_head, save_head, store_similarity_floor
+from visual_search.encoders.heads import apply_head, head_digest, load_head, save_head, store_similarity_floor
 
-__all__ = ["apply_head", "fit_head", "held_out_check", "load_head", "save_head", "store_similarity_floor"]
+__all__ = [
+    "apply_head", "fit_head", "head_digest", "held_out_check", "load_head", "save_head", "store_similarity_floor",
+]
 
 
 def fit_head(

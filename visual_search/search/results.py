@@ -5,7 +5,10 @@ Public API::
     from visual_search.search.results import build_result_page, ResultPage, ResultItem
 
     page = build_result_page(similar_products(product, k=12))   # or search_by_image / search_by_vector
-    page.close_match        # bool: the best result reaches the similarity floor (similarity_floor())
+    page.close_match        # bool: the best result is likely what was photographed or the same kind of thing
+    page.confidence         # the best result's confidence (0 with no results)
+    page.verdict            # "match", "closest" (results, none likely) or "not_sold" (best confidence low)
+    page.calibrated         # whether confidence comes from this catalogue's calibration (visual_search_calibrate)
     page.items              # list[ResultItem], best first
     page.matches            # the items at or above the floor
     page.others             # the items below it (show them, if at all, as "nearest items")
@@ -13,7 +16,8 @@ Public API::
 
     item.product, item.pk, item.title, item.url, item.image_url (a thumbnail),
     item.price (Decimal | None), item.in_stock (bool | None), item.score (cosine similarity),
-    item.distance, item.relevance ("near_identical" | "similar" | "not_close"),
+    item.distance, item.confidence (0-1, calibrated on the catalogue, never higher than the item above),
+    item.relevance ("near_identical" | "similar" | "not_close"),
     item.relevance_label (translated words), item.is_match, item.matched_image (the image key)
 
 Everything shown of a product comes from the adapter's bulk ``get_display()``,
@@ -33,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from visual_search.adapters import ProductAdapter, ProductDisplay, get_adapter
 from visual_search.conf import vs_settings
+from visual_search.search.confidence import Calibrator, current_calibrator
 from visual_search.search.service import SearchResult
 
 #: At or above this cosine similarity a result is (nearly) the same picture: a crop, a re-encode.
@@ -46,17 +51,13 @@ RELEVANCE_LABELS = {
 
 
 def similarity_floor() -> float:
-    """``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` when set, else the floor calibrated for the serving encoder.
+    """``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` when set, else the serving encoder's floor on this catalogue.
 
-    Scores come from the encoder searches are served from, so its floor is the one that fits them,
-    also during an encoder switch.
+    That is the floor of its latest calibration (``visual_search_calibrate``), else the encoder's own
+    ``similarity_floor``. Scores come from the encoder searches are served from, so its floor is the one
+    that fits them, also during an encoder switch.
     """
-    configured = vs_settings.SIMILARITY_FLOOR
-    if configured is not None:
-        return float(configured)
-    from visual_search.indexing.encoder_switch import serving_encoder  # noqa: PLC0415 - reads the database
-
-    return float(serving_encoder(record=False).similarity_floor)
+    return current_calibrator().floor
 
 
 def relevance(score: float, floor: float) -> str:
@@ -81,6 +82,7 @@ class ResultItem:
     distance: float
     relevance: str
     matched_image: str
+    confidence: float = 0.0
 
     @property
     def is_match(self) -> bool:
@@ -97,10 +99,33 @@ class ResultPage:
 
     items: list[ResultItem] = field(default_factory=list)
     floor: float = 0.0
+    calibrated: bool = False
 
     @property
     def close_match(self) -> bool:
+        """The best result is likely what the shopper photographed, or the same kind of thing."""
         return bool(self.items) and self.items[0].is_match
+
+    @property
+    def confidence(self) -> float:
+        return self.items[0].confidence if self.items else 0.0
+
+    @property
+    def verdict(self) -> str:
+        """``match``; ``closest`` (results, none likely a match); ``not_sold`` (nothing, or the best is unlikely)."""
+        if self.close_match:
+            return "match"
+        if self.items and self.confidence >= float(vs_settings.LOW_CONFIDENCE):
+            return "closest"
+        return "not_sold"
+
+    def at_least(self, min_confidence: float | None = None) -> ResultPage:
+        """The page without items under ``min_confidence``, or, when it is None, under the floor."""
+        if min_confidence is None:
+            kept = self.matches
+        else:
+            kept = [item for item in self.items if item.confidence >= float(min_confidence)]
+        return ResultPage(items=kept, floor=self.floor, calibrated=self.calibrated)
 
     @property
     def matches(self) -> list[ResultItem]:
@@ -122,13 +147,21 @@ def build_result_page(
     *,
     floor: float | None = None,
     adapter: ProductAdapter | None = None,
+    calibrator: Calibrator | None = None,
 ) -> ResultPage:
-    """Turn ranked ``SearchResult``s into a ``ResultPage``; one ``adapter.get_display()`` call for all."""
-    floor = similarity_floor() if floor is None else float(floor)
+    """Turn ranked ``SearchResult``s into a ``ResultPage``; one ``adapter.get_display()`` call for all.
+
+    ``floor`` overrides the calibrated floor (the confidence mapping stays).
+    """
+    calibrator = calibrator or current_calibrator()
+    floor = calibrator.floor if floor is None else float(floor)
     adapter = adapter or get_adapter()
     displays = adapter.get_display([r.product for r in results]) if results else {}
     items = []
+    ceiling = 1.0
     for r in results:
+        # Results come best first; the running minimum keeps that true of confidence whatever ties do.
+        ceiling = min(ceiling, calibrator.confidence(r.score))
         shown = displays.get(r.product.pk) or ProductDisplay(title=str(r.product))
         items.append(
             ResultItem(
@@ -143,6 +176,7 @@ def build_result_page(
                 distance=r.distance,
                 relevance=relevance(r.score, floor),
                 matched_image=r.image_key,
+                confidence=round(float(ceiling), 4),
             )
         )
-    return ResultPage(items=items, floor=floor)
+    return ResultPage(items=items, floor=floor, calibrated=calibrator.calibrated)

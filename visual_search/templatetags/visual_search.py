@@ -15,10 +15,15 @@ register = template.Library()
 
 
 @register.inclusion_tag("visual_search/carousel.html", takes_context=True)
-def similar_products_carousel(context, product, k: int = 12, title: str | None = None):
-    """A horizontal strip of the ``k`` products that look most like ``product``, best first."""
+def similar_products_carousel(context, product, k: int = 12, title: str | None = None,
+                              min_confidence: float | None = None):
+    """A strip of up to ``k`` products that look like ``product``, best first; nothing when none is left.
+
+    Products under the calibrated floor are left out, or under ``min_confidence`` (0-1) when given.
+    """
     trace: dict = {}
-    page = build_result_page(similar_products(product, k, trace=trace))
+    page = build_result_page(similar_products(product, k, trace=trace)).at_least(min_confidence)
+    # What the shopper is shown is what the log keeps: click positions are positions in this strip.
     event = record_search(context.get("request"), "carousel", page, k=k, trace=trace, query_product=product.pk)
     return {"title": title or _("Visually similar"), "items": page.items, "product": product, "search_event": event}
 

@@ -131,11 +131,26 @@ class Command(BaseCommand):
             if progress.total and progress.outstanding == 0:
                 self.stdout.write(self.style.SUCCESS(
                     f"All {progress.total} products embedded {time.monotonic() - started:.0f}s after start."))
+                self._calibrate()
                 return
             if any(child.poll() is not None for child in children):
                 raise SystemExit("The worker or web server stopped; see .data/logs/.")
             time.sleep(1)
         self.stderr.write(f"Not every product was embedded within {timeout:.0f}s; see .data/logs/worker.log.")
+
+    def _calibrate(self) -> None:
+        """Have the worker calibrate confidence on the catalogue, unless it already has been.
+
+        The demo's products were embedded by saves, not a bulk job (which calibrates by itself).
+        """
+        from visual_search.indexing.encoder_switch import serving_encoder  # noqa: PLC0415
+        from visual_search.indexing.tasks import send_calibrate  # noqa: PLC0415
+        from visual_search.models import Calibration  # noqa: PLC0415
+
+        encoder = serving_encoder()
+        if not Calibration.objects.filter(encoder=encoder.id, encoder_version=encoder.version).exists():
+            if send_calibrate(encoder.id):
+                self.stdout.write("Calibrating confidence on the catalogue (the worker does it; about a minute).")
 
 
 def wait_until_listening(addr: str, child: subprocess.Popen, timeout: float) -> bool:

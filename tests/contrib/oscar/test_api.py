@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("thumbnail_encoder"
 
 
 def similar(api_client, product, **params):
-    return api_client.get(f"/api/v1/products/{product.pk}/similar/", {"k": 10, **params})
+    return api_client.get(f"/api/v1/products/{product.pk}/similar/", {"k": 10, "min_confidence": 0, **params})
 
 
 def test_similar_endpoint_filters_by_oscar_category_price_and_stock(api_client, catalogue):

@@ -32,6 +32,8 @@ class Command(BaseCommand):
                             help="Neighbours voting in category suggestion (default 10).")
         parser.add_argument("--leave-one-out", action="store_true",
                             help="Pool all photos; query each against all others.")
+        parser.add_argument("--label-depth", type=int, default=None, metavar="N",
+                            help="Label = the first N folder names under the root (default: the whole path).")
         parser.add_argument("--cache-dir", type=Path, help="Embedding cache folder.")
         parser.add_argument("--json", type=Path, dest="json_path", help="Write every metric and the configuration here.")
         parser.add_argument("--report", type=Path, help="Write a self-contained HTML report into this folder.")
@@ -51,6 +53,7 @@ class Command(BaseCommand):
                 vote_k=options["vote_neighbours"],
                 cache_dir=options["cache_dir"],
                 leave_one_out=options["leave_one_out"],
+                label_depth=options["label_depth"],
                 using=options["database"],
                 progress=lambda message: self.stderr.write(message) if options["verbosity"] > 0 else None,
             )
@@ -68,26 +71,31 @@ class Command(BaseCommand):
 
 
 def table(result) -> str:
-    """A fixed-width table: one line per encoder and path."""
+    """A table sized to its longest name (never cut): one line per encoder and path, then the baselines."""
     data = result.as_dict()
     ks = data["configuration"]["ks"]
     top = max(ks)
-    columns = [f"R@{k}" for k in ks] + [f"P@{top}", f"mAP@{top}", "suggest acc", "suggest F1"]
-    header = f"{'encoder':<34} {'path':<10} " + " ".join(f"{c:>11}" for c in columns)
+    columns = [f"R@{k}" for k in ks] + [f"P@{top}", f"mAP@{top}", "suggest acc", "suggest F1", "ECE"]
+    names = [f"{run['encoder']} ({run['role']})" for run in data["runs"]]
+    width = max([len("encoder"), len("random ranking (expected)"), *map(len, names)])
+    header = f"{'encoder':<{width}} {'path':<10} " + " ".join(f"{c:>11}" for c in columns)
     lines = [
         (f"{data['dataset']['name']}: {data['dataset']['queries']} queries, "
          f"{data['dataset']['catalogue_products']} catalogue products, relevance = {data['configuration']['relevance']}"),
         header, "-" * len(header),
     ]
-    for run in data["runs"]:
+    for name, run in zip(names, data["runs"]):
         m, s = run["metrics"], run["category_suggestion"]
         values = [m[f"recall@{k}"] for k in ks] + [m[f"precision@{top}"], m[f"map@{top}"], s["accuracy"], s["macro"]["f1"]]
-        name = f"{run['encoder']} ({run['role']})"
-        lines.append(f"{name[:34]:<34} {run['path']:<10} " + " ".join(f"{100 * v:>11.1f}" for v in values))
+        ece = run["calibration"]["expected_calibration_error"] if run["calibration"] else None
+        lines.append(f"{name:<{width}} {run['path']:<10} " + " ".join(f"{100 * v:>11.1f}" for v in values)
+                     + (f" {ece:>11.3f}" if ece is not None else f" {'n/a':>11}"))
         if run["path"] == "live":
             lines[-1] += f"   plan: {run['timing']['plan']}, p50 {run['timing']['query_ms_p50']} ms"
-    majority = data["runs"][0]["category_suggestion"] if data["runs"] else None
-    if majority:
-        lines.append(f"Majority-label baseline for suggestion accuracy: {100 * majority['majority_accuracy']:.1f} "
-                     f"({majority['majority_label']})")
+    chance = data["random_ranking"]
+    lines.append(f"{'random ranking (expected)':<{width}} {'':<10} "
+                 + " ".join(f"{100 * chance[f'recall@{k}']:>11.1f}" for k in ks)
+                 + f" {100 * chance[f'precision@{top}']:>11.1f}")
+    lines.append("ECE: expected calibration error of the confidence a shop would see (calibrated on the catalogue "
+                 "alone) against whether the best result is a hit.")
     return "\n".join(lines)

@@ -28,11 +28,14 @@ class Command(BaseCommand):
         has_index = index_exists(encoder.id, encoder.dimensions)
         running = jobs.jobs_progress(BulkJob.objects.filter(state__in=jobs.ACTIVE_STATES))
         owed = SyncRequest.objects.count()
-        serving = encoder_switch.serving_encoder(record=False).id
+        serving_encoder = encoder_switch.serving_encoder(record=False)
+        serving = serving_encoder.id
+        calibration = _calibration(serving_encoder)
         if as_json:
             data = {**progress.as_dict(), "dimensions": encoder.dimensions,
                     "hnsw_index": index_name(encoder.id, encoder.dimensions), "hnsw_index_exists": has_index,
-                    "owed": owed, "search_encoder": serving, "jobs": [job.as_dict() for job in running]}
+                    "owed": owed, "search_encoder": serving, "jobs": [job.as_dict() for job in running],
+                    "calibration": calibration}
             self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
             return
         lines = [
@@ -50,6 +53,9 @@ class Command(BaseCommand):
             ("Work owed", f"{owed} products"),
             ("Searches answer from", serving if serving == encoder.id else f"{serving} (switch pending: "
                                                                            "visual_search_encoder status)"),
+            ("Confidence", f"calibrated {calibration['created_at']:%Y-%m-%d %H:%M} on {calibration['products']} "
+                           f"products, floor {calibration['floor']:.3f}" if calibration else
+                           "not calibrated (run visual_search_calibrate; bulk jobs do it by themselves)"),
         ]
         lines += [(f"Job #{job.id}", f"{job.mode} {job.state}: {job.processed}/{job.total} done, {job.failed} "
                                      f"failed, {job.remaining} left, time left {job.time_left}") for job in running]
@@ -59,3 +65,14 @@ class Command(BaseCommand):
         if not has_index:
             self.stdout.write(self.style.WARNING("Searches scan every vector until the index exists."))
 
+
+def _calibration(encoder) -> dict[str, Any] | None:
+    """The latest calibration of the encoder searches answer from, as status shows it."""
+    from visual_search.models import Calibration  # noqa: PLC0415
+
+    row = (Calibration.objects.filter(encoder=encoder.id, encoder_version=encoder.version)
+           .order_by("-created_at", "-pk").first())
+    if row is None:
+        return None
+    return {"created_at": row.created_at, "products": row.products, "floor": row.floor,
+            "expected_calibration_error": row.expected_calibration_error}

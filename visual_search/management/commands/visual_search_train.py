@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -45,14 +46,25 @@ class Command(BaseCommand):
         parser.add_argument("--float16", action="store_true",
                             help="Store the weights at half precision (half the file, e.g. to commit it).")
         parser.add_argument("--cache-dir", type=Path)
+        parser.add_argument("--label-depth", type=int, default=None, metavar="N",
+                            help="Label = the first N folder names under the root (default: the whole path).")
+        parser.add_argument("--catalogue", default=None,
+                            help="The shop's whole catalogue (folder or manifest) the guard scores per category "
+                            "(default: the catalogue photos of SOURCE). Give it when SOURCE covers only part.")
+        parser.add_argument("--guard-views", type=int, default=300,
+                            help="Phone-like views of catalogue photos the guard adds to its queries (0: none).")
+        parser.add_argument("--force", action="store_true",
+                            help="Save the head even if the guard refuses it (a category loses more than 2 points "
+                            "of Recall@1, or off-catalogue rejection falls).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from visual_search.quality.training import fit_head, held_out_check, save_head  # noqa: PLC0415
 
+        self.verbosity = options.get("verbosity", 1)
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", options["name"]):
             raise CommandError("--name may only hold letters, digits, - and _ (it becomes part of the encoder id).")
         try:
-            data = load_evaluation_set(options["source"])
+            data = load_evaluation_set(options["source"], label_depth=options["label_depth"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         _, base = resolve_encoder(options["base"])
@@ -61,7 +73,7 @@ class Command(BaseCommand):
                                "(e.g. --base zero-shot).")
         cache_dir = options["cache_dir"] or default_cache_dir()
         self.stderr.write(f"Embedding {len(data.catalogue)} catalogue photos with {base.id} (cached)...")
-        catalogue = embed_paths(base, [s.path for s in data.catalogue], cache_dir).vectors
+        catalogue = self._embed(base, [s.path for s in data.catalogue], cache_dir)
         labels = np.array([s.label for s in data.catalogue])
         fit = {k: options[k] for k in ("dimensions", "hidden", "epochs", "temperature", "mix", "seed")}
         fit["keep"] = options["keep_dims"]
@@ -69,12 +81,12 @@ class Command(BaseCommand):
         if options["held_out_folds"]:
             queries = query_labels = None
             _, compare = resolve_encoder(options["compare"])
-            reference_catalogue = embed_paths(compare, [s.path for s in data.catalogue], cache_dir).vectors
+            reference_catalogue = self._embed(compare, [s.path for s in data.catalogue], cache_dir)
             reference = (reference_catalogue, reference_catalogue)
             if not data.leave_one_out:
-                queries = embed_paths(base, [s.path for s in data.queries], cache_dir).vectors
+                queries = self._embed(base, [s.path for s in data.queries], cache_dir)
                 query_labels = np.array([s.label for s in data.queries])
-                reference = (reference_catalogue, embed_paths(compare, [s.path for s in data.queries], cache_dir).vectors)
+                reference = (reference_catalogue, self._embed(compare, [s.path for s in data.queries], cache_dir))
             self.stderr.write(f"Held-out check: {options['held_out_folds']} folds of labels...")
             check = held_out_check(catalogue, labels, queries, query_labels, folds=options["held_out_folds"],
                                    reference=reference, **fit)
@@ -85,21 +97,70 @@ class Command(BaseCommand):
             )
         self.stderr.write(f"Fitting on all {len(set(labels))} labels...")
         weights = fit_head(catalogue, labels, **fit)
+        report = self._guard(options, base, weights, cache_dir, data)
         metadata = {
             "name": options["name"], "version": options["head_version"],
             "base": {"backend": f"{type(base).__module__}.{type(base).__qualname__}",
                      "options": _options(base), "id": base.id, "version": base.version},
             "trained_on": {"source": str(options["source"]), "photos": len(data.catalogue),
-                           "labels": sorted(set(labels.tolist()))},
-            "fit": fit, "held_out_check": check,
+                           "products": len(data.products), "labels": sorted(set(labels.tolist())),
+                           # The catalogue it was fitted for: `check` warns when it serves categories outside it.
+                           "categories": sorted(set(labels.tolist())),
+                           "date": datetime.datetime.now(datetime.UTC).isoformat()},
+            "fit": fit, "held_out_check": check, "guard": report.as_dict(),
         }
         path = save_head(options["output"], weights, metadata, float16=options["float16"])
         path = path.resolve()
         self.stdout.write(f"Saved {path}. Serve it with ENCODER = "
                           + json.dumps({"BACKEND": "visual_search.encoders.adapted.AdaptedEncoder",
                                         "OPTIONS": {"head": str(path)}}))
-        self.stdout.write("Its similarity floor is not calibrated yet: benchmarks/similarity_floor.py "
-                          "--encoder ADAPTED_SPEC --store-floor measures and stores it.")
+        self.stdout.write("Once it serves, its confidence is calibrated on the catalogue after the re-embed "
+                          "(or run manage.py visual_search_calibrate).")
+
+    def _embed(self, encoder, paths, cache_dir) -> np.ndarray:
+        """``embed_paths`` with a progress bar over the photos not yet in the cache."""
+        from tqdm import tqdm  # noqa: PLC0415
+
+        with tqdm(total=0, unit="photo", desc=f"Embedding with {encoder.id}", file=getattr(self.stderr, "_out", None),
+                  disable=self.verbosity < 1, dynamic_ncols=True) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            return embed_paths(encoder, paths, cache_dir, progress=progress).vectors
+
+    def _guard(self, options, base, weights, cache_dir, data):
+        """Score the whole catalogue per category with and without the head; refuse it unless --force."""
+        from visual_search.images import open_image  # noqa: PLC0415
+        from visual_search.quality.phone_views import embed_views  # noqa: PLC0415
+        from visual_search.quality.training import apply_head  # noqa: PLC0415
+        from visual_search.quality.training_guard import guard  # noqa: PLC0415
+
+        whole = data
+        if options["catalogue"]:
+            try:
+                whole = load_evaluation_set(options["catalogue"], label_depth=options["label_depth"])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        paths = [s.path for s in whole.catalogue]
+        frozen = self._embed(base, paths, cache_dir)
+        frozen_views = adapted_views = sources = None
+        if options["guard_views"] > 0:
+            self.stderr.write(f"Guard: {options['guard_views']} phone-like views of the catalogue...")
+            images = [open_image(Path(p).read_bytes(), target_size=base.decode_size) for p in paths]
+            frozen_views, sources = embed_views(images, base.embed, options["guard_views"], seed=options["seed"])
+            adapted_views = apply_head(weights, frozen_views)
+        report = guard(frozen, apply_head(weights, frozen), [s.label for s in whole.catalogue],
+                       frozen_views=frozen_views, adapted_views=adapted_views, view_sources=sources)
+        self.stdout.write(f"Guard over the whole catalogue ({len(paths)} photos), per category:")
+        self.stdout.write(report.table())
+        if not report.passed:
+            message = "The head costs the catalogue: " + "; ".join(report.problems) + "."
+            if not options["force"]:
+                raise CommandError(message + " Not saved; --force saves it anyway.")
+            self.stderr.write(self.style.WARNING(message + " Saved anyway (--force)."))
+        return report
 
 
 def _options(encoder) -> dict[str, Any]:

@@ -2,10 +2,15 @@
 
 Three layouts are read:
 
-* a folder with ``train/``, ``validation/`` and ``test/`` (each one sub-folder per label):
-  ``test`` photos are the queries, ``train`` + ``validation`` the catalogue;
+* a folder with split folders ``train/``, ``val/`` or ``validation/``, and ``test/`` (each one
+  sub-folder per label): ``test`` photos are the queries, the other splits the catalogue; without
+  ``test/``, the other splits are pooled leave-one-out;
 * a folder with one sub-folder per label: every photo is a query against all the others
   (leave-one-out);
+
+A label is the folder path under the root (or under its split): ``fruit/apple/golden`` for
+``fruit/apple/golden/1.jpg``, or its first ``label_depth`` parts (``fruit/apple`` with 2). Split
+folders beside label folders, and photos with no label folder, are refused as ambiguous.
 * a CSV manifest with the columns ``path,label,split,product_id`` (``split`` is ``query`` or
   ``catalogue``; ``product_id`` may be empty; paths are relative to the CSV's folder).
 
@@ -26,7 +31,7 @@ __all__ = ["EvaluationSet", "Sample", "load_evaluation_set"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 QUERY_SPLITS = ("test",)
-CATALOGUE_SPLITS = ("train", "validation")
+CATALOGUE_SPLITS = ("train", "val", "validation")
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,23 @@ class EvaluationSet:
         return relevant.sum(axis=1)
 
 
-def _photos(folder: Path) -> list[Sample]:
-    samples = []
-    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        samples += [
-            Sample(path, label_dir.name)
-            for path in sorted(label_dir.rglob("*"))
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-        ]
+def _photos(folder: Path, label_depth: int | None = None) -> list[Sample]:
+    """Every photo under ``folder``, labelled by its folder path (its first ``label_depth`` parts)."""
+    samples, unlabelled = [], []
+    for path in sorted(folder.rglob("*")):
+        parts = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in parts) or not path.is_file():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        folders = parts[:-1]
+        if not folders:
+            unlabelled.append(path.name)
+            continue
+        samples.append(Sample(path, "/".join(folders[:label_depth] if label_depth else folders)))
+    if unlabelled:
+        raise ValueError(f"{folder}: {len(unlabelled)} photo(s) directly in it have no label folder "
+                         f"(e.g. {unlabelled[0]}); put each photo in a folder named after its label.")
     return samples
 
 
@@ -129,25 +143,39 @@ def _from_manifest(manifest: Path) -> EvaluationSet:
     return EvaluationSet(manifest.stem, "manifest", queries, catalogue)
 
 
-def load_evaluation_set(source: str | Path, *, leave_one_out: bool = False) -> EvaluationSet:
+def load_evaluation_set(
+    source: str | Path, *, leave_one_out: bool = False, label_depth: int | None = None,
+) -> EvaluationSet:
     """Read a folder or a CSV manifest (see the module docstring); ``ValueError`` when it is neither.
 
-    ``leave_one_out`` pools every photo of a split layout and queries each against all others.
+    ``leave_one_out`` pools every photo of a split layout and queries each against all others;
+    ``label_depth`` keeps the first N folder names of each photo's path as its label.
     """
     source = Path(source)
+    if label_depth is not None and label_depth < 1:
+        raise ValueError("label_depth must be at least 1.")
     if source.is_file() and source.suffix.lower() == ".csv":
         return _from_manifest(source)
     if not source.is_dir():
         raise ValueError(f"{source} is neither a folder nor a .csv manifest.")
-    splits = {p.name for p in source.iterdir() if p.is_dir()}
-    if set(QUERY_SPLITS) <= splits and splits & set(CATALOGUE_SPLITS) and not leave_one_out:
-        queries = [s for split in QUERY_SPLITS for s in _photos(source / split)]
-        catalogue = [s for split in CATALOGUE_SPLITS if split in splits for s in _photos(source / split)]
-        return EvaluationSet(source.name, "train/validation/test", queries, catalogue)
-    if leave_one_out and splits & set(QUERY_SPLITS + CATALOGUE_SPLITS):
-        photos = [s for split in CATALOGUE_SPLITS + QUERY_SPLITS if split in splits for s in _photos(source / split)]
+    folders = {p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    splits = folders & set(QUERY_SPLITS + CATALOGUE_SPLITS)
+    if splits and folders - splits:
+        raise ValueError(f"{source} mixes split folders ({', '.join(sorted(splits))}) with other folders "
+                         f"({', '.join(sorted(folders - splits))}): is it one folder per label or per split? "
+                         "Move the label folders into the splits, or rename the splits.")
+    catalogue_splits = [split for split in CATALOGUE_SPLITS if split in splits]
+    if set(QUERY_SPLITS) <= splits and catalogue_splits and not leave_one_out:
+        queries = [s for split in QUERY_SPLITS for s in _photos(source / split, label_depth)]
+        catalogue = [s for split in catalogue_splits for s in _photos(source / split, label_depth)]
+        return EvaluationSet(source.name, f"{'+'.join(catalogue_splits)}/test", queries, catalogue)
+    if splits:
+        pooled = catalogue_splits + [split for split in QUERY_SPLITS if split in splits]
+        photos = [s for split in pooled for s in _photos(source / split, label_depth)]
+        layout = f"{'+'.join(pooled)} pooled, leave-one-out"
     else:
-        photos = _photos(source)
+        photos = _photos(source, label_depth)
+        layout = "one folder per label, leave-one-out"
     if not photos:
         raise ValueError(f"{source} has no photos in label sub-folders.")
-    return EvaluationSet(source.name, "one folder per label, leave-one-out", photos, photos, leave_one_out=True)
+    return EvaluationSet(source.name, layout, photos, photos, leave_one_out=True)

@@ -61,6 +61,48 @@ def plot_curves(result: Evaluation) -> bytes:
     return buffer.getvalue()
 
 
+def plot_reliability(result: Evaluation) -> bytes | None:
+    """One PNG: confidence (calibrated on the catalogue alone) against observed precision, per exhaustive run."""
+    runs = [r for r in result.runs if r.calibration and r.path == "exhaustive"]
+    if not runs:
+        return None
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # noqa: PLC0415
+
+    figure, axes = plt.subplots(figsize=(5.5, 4.6), dpi=100)
+    axes.plot([0, 1], [0, 1], color="#888", linestyle=":", label="perfectly calibrated")
+    for i, run in enumerate(runs):
+        rows = run.calibration["reliability"]
+        axes.plot([r["confidence"] for r in rows], [r["precision"] for r in rows], marker="o", color=f"C{i}",
+                  label=f"{run.encoder.id} (ECE {run.calibration['expected_calibration_error']:.3f})")
+    axes.set(xlabel="confidence of the best result", ylabel="observed precision (best result is a hit)",
+             title="Reliability diagram", xlim=(0, 1), ylim=(0, 1.01))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _calibration_table(result: Evaluation) -> str:
+    rows = []
+    for run in result.runs:
+        c = run.calibration
+        if not c:
+            continue
+        bins = " ".join(f"{r['low']:.1f}-{r['high']:.1f}: {r['confidence']:.2f}/{r['precision']:.2f} ({r['queries']})"
+                        for r in c["reliability"])
+        rows.append(f"<tr><th>{html.escape(run.encoder.id)}</th><td>{run.path}</td><td>{c['floor']:.3f}</td>"
+                    f"<td>{100 * c['below_floor']:.1f}</td><td>{c['expected_calibration_error']:.3f}</td>"
+                    f"<td><small>{html.escape(bins)}</small></td></tr>")
+    return ("<table><tr><th>encoder</th><th>path</th><th>floor</th><th>queries under it (%)</th><th>ECE</th>"
+            f"<th>bins: confidence / precision (queries)</th></tr>{''.join(rows)}</table>")
+
+
 def _metrics_table(result: Evaluation) -> str:
     ks = result.configuration["ks"]
     top = max(ks)
@@ -139,6 +181,11 @@ def write_report(result: Evaluation, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     curves = plot_curves(result)
     (folder / "curves.png").write_bytes(curves)
+    diagram = plot_reliability(result)
+    if diagram:
+        (folder / "reliability.png").write_bytes(diagram)
+    chance = result.as_dict()["random_ranking"]
+    ks = result.configuration["ks"]
     data = result.dataset
     summary = (f"{html.escape(data.name)} ({html.escape(data.layout)}): {len(data.queries)} queries, "
                f"{len(data.catalogue)} catalogue photos in {len(data.products)} products, "
@@ -149,8 +196,14 @@ def write_report(result: Evaluation, folder: str | Path) -> Path:
 <h2>Retrieval</h2>{_metrics_table(result)}
 <p>R@K: share of queries with a hit in the top K. P@K: share of hits in the top K. mAP@K: average precision over
 the top K. Category suggestion: similarity-weighted vote of the top {result.configuration['vote_neighbours']}
-neighbours; majority-label baseline accuracy {100 * result.runs[0].suggestion['majority_accuracy']:.1f}.</p>
+neighbours; majority-label baseline accuracy {100 * result.runs[0].suggestion['majority_accuracy']:.1f}.
+A ranking drawn at random would score {", ".join(f"R@{k} {100 * chance[f'recall@{k}']:.1f}" for k in ks)} on average.</p>
 <img src="{_data_uri(curves)}" alt="Recall@K and precision-recall curves" width="1100">
+<h2>Confidence</h2>
+<p>The confidence a shop would show, calibrated on the catalogue alone (<code>visual_search_calibrate</code>'s fit,
+categories = labels, no queries), against whether each query's best result is a hit. ECE: expected calibration
+error over ten confidence bins.</p>{_calibration_table(result)}
+{f'<img src="{_data_uri(diagram)}" alt="Reliability diagram" width="550">' if diagram else ""}
 <h2>Sample queries</h2>{_samples(result)}
 <h2>Category suggestion per label</h2>{_label_table(result)}
 <h2>Configuration</h2><pre>{html.escape(_configuration_text(result))}</pre>

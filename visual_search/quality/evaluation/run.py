@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +43,16 @@ class EncoderRun:
     rankings: np.ndarray = field(repr=False)
     similarities: np.ndarray = field(repr=False)
     predicted: list[Any] = field(repr=False)
+    #: Confidence as a shop would see it (calibrated on the catalogue alone) against whether the best result is
+    #: a hit: ``floor``, ``expected_calibration_error``, ``reliability`` rows; None when it cannot be fitted.
+    calibration: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "role": self.role, "encoder": self.encoder.id, "encoder_version": self.encoder.version,
             "path": self.path, "metrics": self.metrics, "category_suggestion": self.suggestion,
             "recall_curve": self.recall_curve, "precision_recall_curve": self.pr_curve, "timing": self.timing,
+            "calibration": self.calibration,
         }
 
 
@@ -68,6 +73,7 @@ class Evaluation:
                 "labels": data.labels, "leave_one_out": data.leave_one_out,
             },
             "configuration": self.configuration,
+            "random_ranking": random_ranking(data, self.configuration["ks"]),
             "runs": [run.as_dict() for run in self.runs],
         }
 
@@ -115,6 +121,44 @@ def _score(
     return scores, report, curve, predicted
 
 
+def random_ranking(data: EvaluationSet, ks: Sequence[int]) -> dict[str, float]:
+    """The expected Recall@K and Precision@K of a ranking drawn at random: the baseline any encoder must beat.
+
+    With N candidate products (the query's own left out in leave-one-out) of which R are hits,
+    P(a hit in the top K) = 1 - C(N - R, K) / C(N, K), and a random top K holds R / N hits on average.
+    """
+    n_relevant = data.relevant_counts().astype(np.float64)
+    candidates = float(len(data.products) - (1 if data.leave_one_out else 0))
+    out: dict[str, float] = {}
+    for k in ks:
+        miss = np.ones_like(n_relevant)
+        for i in range(min(int(k), int(candidates))):
+            miss *= np.clip(candidates - n_relevant - i, 0, None) / (candidates - i)
+        out[f"recall@{k}"] = float(np.mean(1.0 - miss))
+    for k in ks:
+        out[f"precision@{k}"] = float(np.mean(n_relevant / max(candidates, 1.0)))
+    return out
+
+
+def _calibration(data: EvaluationSet, catalogue: np.ndarray, similarities: np.ndarray, hits: np.ndarray):
+    """Fit the shop's calibration on the catalogue alone (labels as its categories) and read it on the queries."""
+    from visual_search.quality.calibration import (  # noqa: PLC0415
+        CalibrationError,
+        expected_calibration_error,
+        fit_calibration,
+        reliability,
+    )
+
+    try:
+        fit = fit_calibration(catalogue, [str(p) for p in data.product_of], [s.label for s in data.catalogue])
+    except CalibrationError:
+        return None
+    confidence = fit.calibrator.confidence(similarities[:, 0])
+    return {"floor": fit.calibrator.floor, "expected_calibration_error": expected_calibration_error(confidence, hits),
+            "reliability": reliability(confidence, hits), "below_floor": float(np.mean(similarities[:, 0] < fit.calibrator.floor)),
+            "fitted_on": fit.queries}
+
+
 def _environment(live_alias: str | None) -> dict[str, Any]:
     import django  # noqa: PLC0415
 
@@ -148,6 +192,7 @@ def evaluate(
     vote_k: int = 10,
     cache_dir: str | Path | None = None,
     leave_one_out: bool = False,
+    label_depth: int | None = None,
     using: str = "default",
     progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
@@ -156,7 +201,10 @@ def evaluate(
     ``exhaustive`` ranks the whole catalogue with numpy; ``live`` ranks it through
     pgvector in a scratch database beside ``using``'s. See ``dataset`` for the layouts.
     """
-    data = source if isinstance(source, EvaluationSet) else load_evaluation_set(source, leave_one_out=leave_one_out)
+    started = datetime.datetime.now(datetime.UTC)
+    clock = time.perf_counter()
+    data = source if isinstance(source, EvaluationSet) else load_evaluation_set(
+        source, leave_one_out=leave_one_out, label_depth=label_depth)
     say = progress or (lambda message: None)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     ks = sorted({int(k) for k in ks})
@@ -182,13 +230,18 @@ def evaluate(
 
     def add(role, encoder, path, rankings, sims, timing, pr_curve=None):
         scores, report, curve, predicted = _score(data, rankings, sims, ks, vote_k, n_relevant, product_labels)
-        runs.append(EncoderRun(role, encoder, path, scores, report, curve, pr_curve, timing, rankings, sims, predicted))
+        catalogue = embedded[f"{encoder.id}@{encoder.version}"].vectors[: len(data.catalogue)]
+        calibration = _calibration(data, catalogue, sims, data.relevance(rankings[:, :1])[:, 0].astype(float))
+        runs.append(EncoderRun(role, encoder, path, scores, report, curve, pr_curve, timing, rankings, sims, predicted,
+                               calibration))
 
     for key, (role, encoder) in resolved.items():
         vectors = embedded[key].vectors
         catalogue = vectors[: len(data.catalogue)]
         queries = catalogue if data.leave_one_out else vectors[len(data.catalogue):]
-        timing = {"embedded_now": embedded[key].embedded, "embed_seconds": round(embedded[key].seconds, 2)}
+        # An adapted encoder embeds through its base: the time is its base's, however it is listed.
+        timing = {"embedded_now": embedded[key].embedded, "embed_seconds": round(embedded[key].seconds, 2),
+                  "embedded_by": getattr(encoder, "base", encoder).id}
         if exhaustive:
             full, full_sims = metrics.exhaustive_rankings(queries, catalogue, data.product_of, None, exclude)
             pr = metrics.precision_recall_curve(data.relevance(full), n_relevant, PR_POINTS)
@@ -225,5 +278,7 @@ def evaluate(
         ],
         "relevance": "same product_id" if any(s.product_id for s in data.queries) else "same label",
         **environment,
+        # When the evaluation began and how long it took (embedding included), not when the report was built.
+        "started_at": started.isoformat(), "seconds": round(time.perf_counter() - clock, 2),
     }
     return Evaluation(data, configuration, runs)
