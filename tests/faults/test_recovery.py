@@ -36,7 +36,7 @@ def finished(job) -> bool:
 def embedded_per_log(*workers) -> int:
     """Images the workers report embedded in settled batches: more than the job's would be work done twice."""
     # The app's own log format only: Celery's handler repeats each line in its own.
-    pattern = re.compile(r"^\S+ \S+ INFO visual_search\.tasks: Synced products \[[^\]]*\]: (\d+) embedded", re.M)
+    pattern = re.compile(r"^\S+ \S+ INFO visual_search\.indexing\.tasks: Synced products \[[^\]]*\]: (\d+) embedded", re.M)
     return sum(int(n) for worker in workers for n in pattern.findall(worker.log()))
 
 
