@@ -142,6 +142,17 @@ class ProductAdapter:
             for p in products
         }
 
+    def get_signals(
+        self, products: Sequence[models.Model], displays: dict[Any, ProductDisplay]
+    ) -> dict[Any, dict[str, float]]:
+        """Business signals per product, each in [0, 1], for ``VISUAL_SEARCH["BOOSTS"]`` (keyed by pk).
+
+        The default gives ``in_stock`` (1 or 0) where the display knows it; override it to add
+        popularity, margin or recency from your own data (one query for all ``products``).
+        """
+        return {pk: {"in_stock": 1.0 if shown.in_stock else 0.0}
+                for pk, shown in displays.items() if shown.in_stock is not None}
+
     def get_filters(self) -> dict[str, SearchFilter]:
         """The declared filters, by public name."""
         return dict(self.filters)

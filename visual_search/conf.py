@@ -138,6 +138,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RESULTS": 100,
     # Where visual_search_evaluate caches embeddings of evaluation photos (None: ~/.cache/visual-search).
     "EVALUATION_CACHE_DIR": None,
+    # A bounded re-rank by business signals (ProductAdapter.get_signals, each in [0, 1]): a result's rank
+    # key is its score + sum(weight x signal), the sum kept within +-MAX_BOOST; a result under the floor
+    # never outranks a match. Weights are in cosine units, e.g. {"in_stock": 0.02, "popularity": 0.03}.
+    "BOOSTS": {},
+    "MAX_BOOST": 0.05,
     # visual_search.analytics (when installed): record every search, and keep the log this many days
     # (manage.py visual_search_analytics purge deletes older searches with their clicks).
     "SEARCH_LOG": True,

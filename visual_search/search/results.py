@@ -142,6 +142,26 @@ class ResultPage:
         return len(self.items)
 
 
+def boosted(results: Sequence[SearchResult], adapter: ProductAdapter, displays: dict, floor: float) -> list:
+    """``results`` re-ranked by ``BOOSTS``: score + the weighted signals (within +-``MAX_BOOST``), matches first.
+
+    Without weights the order is the search's. A result under the floor never outranks one at or
+    above it, so a boost can reorder matches among themselves, and the rest among themselves.
+    """
+    weights = {name: float(w) for name, w in (vs_settings.BOOSTS or {}).items() if w}
+    if not weights or len(results) < 2:
+        return list(results)
+    signals = adapter.get_signals([r.product for r in results], displays)
+    cap = abs(float(vs_settings.MAX_BOOST))
+
+    def key(r: SearchResult) -> tuple[bool, float]:
+        given = signals.get(r.product.pk, {})
+        total = sum(w * min(1.0, max(0.0, float(given.get(name, 0.0)))) for name, w in weights.items())
+        return r.score >= floor, r.score + min(cap, max(-cap, total))
+
+    return sorted(results, key=key, reverse=True)  # stable: equal keys keep the search's order
+
+
 def build_result_page(
     results: Sequence[SearchResult],
     *,
@@ -157,6 +177,7 @@ def build_result_page(
     floor = calibrator.floor if floor is None else float(floor)
     adapter = adapter or get_adapter()
     displays = adapter.get_display([r.product for r in results]) if results else {}
+    results = boosted(results, adapter, displays, floor)
     items = []
     ceiling = 1.0
     for r in results:
