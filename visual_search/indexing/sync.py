@@ -37,7 +37,7 @@ from visual_search.encoders import Encoder
 from visual_search.images import InvalidImage, open_image
 from visual_search.indexing import outbox
 from visual_search.indexing.encoder_switch import get_indexing_encoders
-from visual_search.models import EmbeddingStatus, ImagelessProduct, ProductImageEmbedding
+from visual_search.models import EmbeddingStatus, EmbeddingWriteMark, ImagelessProduct, ProductImageEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +334,8 @@ def write_rows(plan: SyncPlan) -> SyncResult:
         result.embedded, result.failed = len(ok), len(rows) - len(ok)
         result.failed_products = {r.product_id for r in rows if r.status == EmbeddingStatus.FAILED}
         if rows:
+            # After the commit, so a replica that has replayed this far holds these rows (search/routing.py).
+            transaction.on_commit(EmbeddingWriteMark.record)
             # Idempotent upsert: a redelivered task rewrites the same rows.
             ProductImageEmbedding.objects.bulk_create(
                 rows,
