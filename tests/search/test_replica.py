@@ -141,3 +141,17 @@ def test_a_replica_that_cannot_be_reached_is_skipped(replica, make_product, sett
     settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SEARCH_DATABASE": "replica_down"}
     assert routing.read_database() == "default"
     assert search_by_image(photo_bytes("chelsea"), k=1)[0].product.pk == cat.pk
+
+
+def test_an_image_removed_while_the_replica_lags_is_not_found(replica, make_product):
+    product = make_product("chelsea", gallery=["coffee"])
+    keys = set(ProductImageEmbedding.objects.filter(product=product).values_list("image_key", flat=True))
+    [hit] = search_by_image(photo_bytes("coffee"), k=1)
+    coffee_key = hit.image_key
+    assert hit.product.pk == product.pk and len(keys) == 2 and coffee_key in keys
+    caught_up()
+    with replay_paused():
+        product.gallery.get().delete()  # its row goes (eagerly, after the commit) while the replica stands still
+        assert ProductImageEmbedding.objects.using("replica").filter(image_key=coffee_key).exists()
+        assert routing.read_database() == "default"
+        assert all(r.image_key != coffee_key for r in search_by_image(photo_bytes("coffee"), k=5))

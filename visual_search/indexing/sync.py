@@ -339,8 +339,6 @@ def write_rows(plan: SyncPlan) -> SyncResult:
         result.embedded, result.failed = len(ok), len(rows) - len(ok)
         result.failed_products = {r.product_id for r in rows if r.status == EmbeddingStatus.FAILED}
         if rows:
-            # After the commit, so a replica that has replayed this far holds these rows (search/routing.py).
-            transaction.on_commit(EmbeddingWriteMark.record)
             upsert_rows(rows, now)
         with_images = {image.product_pk for image in plan.images}
         ImagelessProduct.objects.filter(product_id__in=[pk for pk in alive if pk in with_images]).delete()
@@ -357,6 +355,9 @@ def write_rows(plan: SyncPlan) -> SyncResult:
                     result.deleted += ProductImageEmbedding.objects.filter(
                         product_id=pk, encoder=enc_id, image_key__in=gone
                     ).delete()[0]
+        if rows or result.deleted:
+            # After the commit, so a replica that has replayed this far holds these rows (search/routing.py).
+            transaction.on_commit(EmbeddingWriteMark.record)
     for image in plan.images:
         if image.error and image.product_pk in alive:
             logger.warning(
