@@ -15,6 +15,7 @@ throughout. The catalogue's products point at the dataset's own files.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -122,6 +123,44 @@ def encoder_rate(images: list) -> tuple[float, float]:
     return len(images) / elapsed, cpu / (len(images) / batch)
 
 
+def stage_profile(dataset: Path, limit: int) -> dict[str, float]:
+    """Core-seconds per image of each step the worker runs, one after another in this process.
+
+    The same functions as the worker: reading the file, hashing it, decoding it
+    shrunk (``open_image`` with the encoder's decode size), preparing the network's
+    input (crop and resize), and inference on prepared inputs in calls of
+    BATCH_SIZE (forward passes of INFERENCE_BATCH_SIZE).
+    """
+    import hashlib  # noqa: PLC0415
+
+    from visual_search.conf import vs_settings  # noqa: PLC0415
+    from visual_search.encoders import get_encoder  # noqa: PLC0415
+    from visual_search.images import open_image  # noqa: PLC0415
+
+    encoder, batch = get_encoder(), int(vs_settings.BATCH_SIZE)
+    files = sorted(dataset.rglob("*.jpg"))[:limit]
+    me = psutil.Process()
+    out: dict[str, float] = {}
+
+    def timed(name: str, step, items: list) -> list:
+        start = cpu_seconds(me)
+        results = [step(item) for item in items]
+        out[name] = (cpu_seconds(me) - start) / len(items)
+        return results
+
+    data = timed("read", lambda p: p.read_bytes(), files)
+    timed("hash", lambda d: hashlib.sha256(d).hexdigest(), data)
+    images = timed("decode", lambda d: open_image(d, target_size=encoder.decode_size), data)
+    pixels = timed("crop_resize", encoder.prepare, images)
+    inference = int(vs_settings.INFERENCE_BATCH_SIZE)
+    encoder.embed_prepared(pixels[:batch], batch_size=inference)  # warm-up
+    start = cpu_seconds(me)
+    for i in range(0, len(pixels), batch):
+        encoder.embed_prepared(pixels[i : i + batch], batch_size=inference)
+    out["inference"] = (cpu_seconds(me) - start) / len(pixels)
+    return out
+
+
 LOG_CPU = re.compile(
     r"Synced products .*?(\d+) embedded.*CPU: ([\d.]+) s reading and decoding, ([\d.]+) s writing"
 )
@@ -170,6 +209,7 @@ class RssSampler(threading.Thread):
         self.child_pid: int | None = None
         self.marked, self.marked_at = False, 0.0
         self.lock = threading.Lock()
+        self.kinds: dict[int, str] = {}  # PostgreSQL pid -> backends, background or autovacuum
         self.peak_child = self.peak_total = self.peak_child_uss = 0
         self.peak_child_file = 0  # the file-backed part (shared libraries) of the child's RSS at its peak
 
@@ -216,6 +256,8 @@ class RssSampler(threading.Thread):
                     if process.pid not in self.cpu_start:  # a backend started since mark() counts from 0
                         new = process.create_time() >= self.marked_at
                         self.cpu_start[process.pid] = 0.0 if new else seconds
+                        if process.pid != self.child_pid:
+                            self.kinds[process.pid] = _postgres_kind(process)
                 except psutil.NoSuchProcess:
                     continue
                 self.cpu_last[process.pid] = seconds
@@ -228,11 +270,40 @@ class RssSampler(threading.Thread):
 
     def cpu(self) -> tuple[float, float]:
         """CPU seconds since ``mark()``: the worker's pool child, PostgreSQL's processes."""
+        child, postgres = self.cpu_by_kind()
+        return child, sum(postgres.values())
+
+    def cpu_by_kind(self) -> tuple[float, dict[str, float]]:
+        """CPU seconds since ``mark()``: the pool child, and PostgreSQL's by kind of process.
+
+        ``backends`` run the queries (row writes, index inserts, WAL records);
+        ``background`` are the WAL writer, checkpointer and background writer
+        (flushing WAL and pages); ``autovacuum`` cleans up after updates.
+        """
         self._sample_cpu()
         with self.lock:
             used = {pid: self.cpu_last[pid] - start for pid, start in self.cpu_start.items()}
+            kinds = dict(self.kinds)
         child = used.pop(self.child_pid, 0.0)
-        return child, sum(used.values())
+        postgres = {"backends": 0.0, "background": 0.0, "autovacuum": 0.0}
+        for pid, seconds in used.items():
+            postgres[kinds.get(pid, "background")] += seconds
+        return child, postgres
+
+
+def _postgres_kind(process: psutil.Process) -> str:
+    """What a PostgreSQL process does, from the title it sets (``postgres: walwriter``, ``postgres: user db ...``)."""
+    try:
+        title = " ".join(process.cmdline())
+    except psutil.Error:
+        return "background"
+    if "autovacuum" in title:
+        return "autovacuum"
+    if any(name in title for name in ("walwriter", "checkpointer", "background writer", "walsender", "archiver")):
+        return "background"
+    if title.startswith("postgres:") and ("[local]" in title or "(" in title or "parallel worker" in title):
+        return "backends"
+    return "background"  # the postmaster, logger, io workers
 
 
 def start_worker(dataset: Path, log: Path, queue: str) -> subprocess.Popen:
@@ -274,7 +345,7 @@ def wait_for(predicate, timeout: float, what: str) -> float:
     return time.perf_counter() - start
 
 
-def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
+def run(dataset: Path, limit: int, without_index: bool = False, defer_index: bool = False) -> dict:
     os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     queue = f"vs-bench-{uuid.uuid4().hex[:8]}"
     setup_django(dataset, queue)
@@ -288,7 +359,7 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     from visual_search.indexing import vector_index  # noqa: PLC0415
 
     encoder = get_encoder()
-    if without_index:  # to separate the pipeline's own cost from the HNSW index's insert cost
+    if without_index or defer_index:  # the pipeline without the index's insert cost (deferred: built after)
         vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
     else:
         vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
@@ -311,7 +382,21 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
         elapsed = wait_for(
             lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job"
         )
-        child_cpu, postgres_cpu = sampler.cpu()
+        build_seconds = build_cpu = None
+        if defer_index:  # built once after the job, as `visual_search_index` builds it; its CPU is counted
+            from django.db import connection  # noqa: PLC0415
+
+            with connection.cursor() as cursor:
+                # In this backend alone, so all of the build's CPU is measured (parallel workers come and go).
+                cursor.execute("SET max_parallel_maintenance_workers = 0")
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = psutil.Process(cursor.fetchone()[0])
+            started_build, started_cpu = time.perf_counter(), cpu_seconds(backend)
+            vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
+            build_seconds, build_cpu = time.perf_counter() - started_build, cpu_seconds(backend) - started_cpu
+            elapsed += build_seconds
+        child_cpu, postgres_by_kind = sampler.cpu_by_kind()
+        postgres_cpu = sum(postgres_by_kind.values())
         job.refresh_from_db()
     finally:
         sampler.stop.set()
@@ -320,10 +405,11 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     end_to_end = len(pks) / elapsed
     own_after, own_cpu_after = encoder_rate(images)  # the load drifts: measure the encoder on both sides
     own = (own_before + own_after) / 2
-    batches = len(pks) / int(vs_settings.BATCH_SIZE)
+    batches = len(pks) / int(vs_settings.BATCH_SIZE)  # of BATCH_SIZE images: what the CPU figures are per
     logged, loading, writing = worker_cpu(log)
     return {
         "photos": len(images),
+        "batches": batches,
         "inference_batch": int(vs_settings.INFERENCE_BATCH_SIZE),
         "encoder_ips": own,
         "encoder_before": own_before,
@@ -339,7 +425,10 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
         "peak_child_file_mib": sampler.peak_child_file / MIB,
         "loaded_child_mib": loaded_rss / MIB,
         "peak_total_mib": sampler.peak_total / MIB,
-        "index": not without_index,
+        "index": "deferred" if defer_index else ("none" if without_index else "live"),
+        "index_build_seconds": build_seconds,
+        "index_build_cpu_per_image": None if build_cpu is None else build_cpu / len(pks),
+        "cpu_postgres_by_kind": {k: v / batches for k, v in postgres_by_kind.items()} if sampler.postgres else None,
         # CPU seconds per batch of BATCH_SIZE images
         "cpu_encoder": (own_cpu_before + own_cpu_after) / 2,
         "cpu_child": child_cpu / batches,
@@ -356,6 +445,9 @@ def run(dataset: Path, limit: int, without_index: bool = False) -> dict:
     }
 
 
+INDEX_NOTES = {"live": "", "none": ", NO HNSW index", "deferred": ", HNSW index built once after the job"}
+
+
 def table(r: dict) -> str:
     return "\n".join(
         [
@@ -364,7 +456,7 @@ def table(r: dict) -> str:
             f"| photos (clothing-small, real JPEGs about 400x533) | {r['photos']:,} |",
             f"| encoder alone, decoded images, calls of 32 (forward passes of {r['inference_batch']}): before / after the bulk run | "
             f"{r['encoder_before']:.1f} / {r['encoder_after']:.1f} images/s (mean {r['encoder_ips']:.1f}) |",
-            f"| bulk re-embed end to end (files to PostgreSQL rows{'' if r['index'] else ', NO HNSW index'}), "
+            f"| bulk re-embed end to end (files to PostgreSQL rows{INDEX_NOTES[r['index']]}), "
         f"1 worker, concurrency 1 | {r['bulk_ips']:.1f} images/s |",
             f"| **end to end / encoder alone (mean)** | **{100 * r['ratio']:.0f}%** |",
             f"| job result | {r['done']:,} done, {r['failed']} failed in {r['elapsed']:.1f} s |",
@@ -384,13 +476,30 @@ def table(r: dict) -> str:
             f"| worker child: reading, hashing, decoding, crop and resize (reader threads) | {r['cpu_loading']:.2f} |",
             f"| worker child: inference, planning, claiming, Python (the rest of the child) | {r['cpu_inference']:.2f} |",
             f"| worker child: writing rows, settling requests (writer thread) | {r['cpu_writing']:.2f} |",
-            f"| PostgreSQL, all its processes (row inserts{', HNSW index' if r['index'] else ''}, WAL, queries) | "
+            f"| PostgreSQL, all its processes (row inserts{'' if r['index'] == 'none' else ', HNSW index'}, WAL, queries) | "
             + (f"{r['cpu_postgres']:.2f} |" if r["cpu_postgres"] is not None else "not measured (server not local) |"),
             f"| **end to end, worker child + PostgreSQL** | **{r['cpu_child'] + (r['cpu_postgres'] or 0):.2f}** |",
             f"| wall seconds per batch end to end, times {r['cpus']} cores: what the machine had | "
             f"{r['wall_per_batch']:.2f} x {r['cpus']} = {r['wall_per_batch'] * r['cpus']:.2f} |",
         ]
     )
+
+
+def profile_table(r: dict) -> str:
+    """Core-seconds per image by step: the worker's steps timed alone, PostgreSQL's processes during the job."""
+    stages, pg, per = r.get("stages") or {}, r.get("cpu_postgres_by_kind") or {}, r["photos"] / r["batches"]
+    rows = [("read the file", stages.get("read")), ("hash it (SHA-256)", stages.get("hash")),
+            ("decode, shrunk to the encoder's size", stages.get("decode")),
+            ("crop and resize to the network's input", stages.get("crop_resize")),
+            ("inference", stages.get("inference")),
+            ("worker's writer thread: rows to SQL, settling requests", r["cpu_writing"] / per),
+            ("PostgreSQL backends: queries, row and index writes, WAL records", pg.get("backends", 0) / per),
+            ("of which: the HNSW index built once after the job", r.get("index_build_cpu_per_image")),
+            ("PostgreSQL background: WAL writer, checkpointer, background writer", pg.get("background", 0) / per),
+            ("PostgreSQL autovacuum", pg.get("autovacuum", 0) / per)]
+    lines = ["| step | core-ms per image |", "|---|---:|"]
+    lines += [f"| {name} | {1000 * value:.2f} |" for name, value in rows if value is not None]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -401,8 +510,14 @@ def main() -> None:
                         help="forward passes of this many images, in the worker and the encoder alone "
                         "(default: INFERENCE_BATCH_SIZE)")
     parser.add_argument("--output", type=Path, help="write the Markdown table here too")
+    parser.add_argument("--json", type=Path, help="write what was measured here too, as JSON")
     parser.add_argument("--without-index", action="store_true",
                         help="drop the encoder's HNSW index first (a diagnostic: the pipeline without its cost)")
+    parser.add_argument("--defer-index", action="store_true",
+                        help="drop the encoder's HNSW index first and build it once after the job, its CPU counted "
+                        "(what a bulk load that builds the index at the end costs)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each step (read, hash, decode, crop and resize, inference) in this process")
     parser.add_argument("--runtime", choices=["tflite", "keras"],
                         help="run the encoder, here and in the worker, with this runtime (default: the encoder's)")
     args = parser.parse_args()
@@ -410,11 +525,35 @@ def main() -> None:
         os.environ["BENCH_ENCODER_RUNTIME"] = args.runtime
     if args.inference_batch_size:  # read by setup_django here and by bulk_settings in the worker
         os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"] = str(args.inference_batch_size)
-    result = run(args.dataset, args.limit, args.without_index)
+    result = run(args.dataset, args.limit, args.without_index, args.defer_index)
+    if args.stages:
+        result["stages"] = stage_profile(args.dataset, args.limit)
     text = table(result)
+    if result.get("stages") or result.get("cpu_postgres_by_kind"):
+        text += "\n\n" + profile_table(result)
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(as_json(result), indent=2) + "\n")
+
+
+def as_json(r: dict) -> dict:
+    """The run in machine-readable form: per-image core-seconds beside everything ``run()`` measured."""
+    batch = r["photos"] / r["batches"]
+    end_to_end = r["cpu_child"] + (r["cpu_postgres"] or 0)
+    return {
+        "benchmark": "bulk",
+        "images": r["done"] + r["failed"],
+        "wall_seconds": r["elapsed"],
+        "images_per_second": r["bulk_ips"],
+        "encoder_images_per_second": r["encoder_ips"],
+        "encoder_core_seconds_per_image": r["cpu_encoder"] / batch,
+        "end_to_end_core_seconds_per_image": end_to_end / batch,
+        "end_to_end_over_encoder": end_to_end / r["cpu_encoder"],
+        "postgres_measured": r["cpu_postgres"] is not None,
+        **{key: value for key, value in r.items() if key not in ("start",)},
+    }
 
 
 if __name__ == "__main__":

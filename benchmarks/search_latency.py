@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import platform
 import subprocess
@@ -94,6 +95,20 @@ def load_products(n: int, rng: np.random.Generator, write: bool = True) -> tuple
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('shop_product', 'id'), %s)", [n])
     return pks, categories
+
+
+def relation_sizes(encoder) -> dict:
+    """Bytes on disk of the embedding table (with its TOAST) and of the encoder's HNSW index."""
+    from django.db import connection  # noqa: PLC0415
+
+    from visual_search.indexing import vector_index  # noqa: PLC0415
+    from visual_search.models import ProductImageEmbedding  # noqa: PLC0415
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size(%s), pg_relation_size(%s)",
+                       [ProductImageEmbedding._meta.db_table, vector_index.index_name(encoder.id, encoder.dimensions)])
+        table, index = cursor.fetchone()
+    return {"table_bytes": table, "index_bytes": index}
 
 
 def measure_similar(index, categories, queries, ef_search: int) -> list[tuple]:
@@ -193,6 +208,7 @@ def main() -> None:
                         help="measure the catalogue and index a previous run left (same --scale and --seed); "
                              "--hnsw then only labels it")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--json", type=Path, help="write what was measured here too, as JSON")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -227,12 +243,25 @@ def main() -> None:
         "(ms) | recall@12 vs exact | numpy baseline p50 / p95 / p99 (ms) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
+    record = {
+        "benchmark": "search_latency", "scale": args.scale, "base_vectors": len(base), "noise": args.noise,
+        "seed": args.seed, "k": K, "queries": args.queries, "cpus": os.cpu_count(), "machine": platform.machine(),
+        "load_average_start": os.getloadavg()[0], "builds": [],
+    }
     for build in args.hnsw.split(",") if args.ef_search else []:
         m, efc = (int(x) for x in build.split(":"))
         seconds = float("nan") if args.reuse else build_index(encoder, m, efc)
         print(f"HNSW m={m} ef_construction={efc} built in {seconds:.1f} s", flush=True)
+        build_record = {"m": m, "ef_construction": efc, "build_seconds": None if args.reuse else seconds,
+                        **relation_sizes(encoder), "runs": []}
+        record["builds"].append(build_record)
         for ef in (int(x) for x in args.ef_search.split(",")):
             for name, share, ours, recall, naive in measure_similar(index, categories, queries, ef):
+                build_record["runs"].append({
+                    "ef_search": ef, "filter": name, "share": share, "p50_ms": ours.pct(50), "p95_ms": ours.pct(95),
+                    "p99_ms": ours.pct(99), "recall_at_12": recall, "numpy_p50_ms": naive.pct(50),
+                    "numpy_p95_ms": naive.pct(95),
+                })
                 row = (f"| {m} / {efc} | {seconds:.0f} | {ef} | {name} ({share:.1%}) | {ours.summary()} | "
                        f"{recall:.3f} | {naive.summary()} |")
                 print(row, flush=True)
@@ -249,6 +278,12 @@ def main() -> None:
             _, key = APIKey.objects.create_key(name=f"benchmark-{runtime}-{int(time.time())}")  # its own rate
             http[runtime] = measure_http(db, photos, key, runtime)
         ours, keras = http["tflite"], http["keras"]
+        record["search_by_photo"] = {
+            runtime: {"first_cold_ms": h["first_cold"], "first_warm_ms": h["first_warm"],
+                      "p50_ms": h["timing"].pct(50), "p95_ms": h["timing"].pct(95), "p99_ms": h["timing"].pct(99),
+                      "uploads": args.photos}
+            for runtime, h in http.items()
+        }
         lines += [
             "",
             "| search by photo through gunicorn (1 MP JPEG upload to JSON), ms | ours: TF Lite runtime (default) "
@@ -265,6 +300,9 @@ def main() -> None:
     print("\n" + text)
     if args.output:
         args.output.write_text(text + "\n")
+    if args.json:
+        record["load_average_end"] = os.getloadavg()[0]
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ DEFAULTS: dict[str, Any] = {
     "BASE_TEMPLATE": "visual_search/base.html",
     # How result cards and the carousel show a price from the adapter, e.g. "${amount}" or "{amount} €".
     "PRICE_FORMAT": "{amount}",
-    # The database alias searches read (e.g. a read replica); embeddings are always written to "default".
+    # The database alias searches read (e.g. a streaming read replica); embeddings are always written to
+    # "default". A replica is read only once it has replayed the latest embedding write (search/routing.py).
     "SEARCH_DATABASE": "default",
     # visual_search_health and GET /visual-search/health/: the checks run side by side and the answer
     # comes within this many seconds whatever is down (a check still waiting is reported failed).

@@ -257,3 +257,46 @@ class Calibration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.encoder} v{self.encoder_version}: floor {self.floor:.3f} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class EmbeddingWriteMark(models.Model):
+    """How far into the primary's write-ahead log the latest embedding write reaches (one row).
+
+    Sync raises it after each write commits; a search reads a replica only once
+    the replica has replayed up to it (``search/routing.py``), so a product
+    embedded a moment ago is found even while the replica lags.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    lsn = models.BigIntegerField(_("WAL position (bytes)"), default=0)
+    written_at = models.DateTimeField(_("written"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("embedding write mark")
+        verbose_name_plural = _("embedding write marks")
+
+    def __str__(self) -> str:
+        return f"WAL {self.lsn}"
+
+    @classmethod
+    def record(cls, using: str = "default") -> None:
+        """Raise the mark to the primary's WAL insert position; call it after embedding rows commit.
+
+        The position is read after the commit, so it covers that commit's record;
+        ``greatest`` keeps the mark from going back when writers race.
+        """
+        from django.db import connections  # noqa: PLC0415
+
+        table = connections[using].ops.quote_name(cls._meta.db_table)
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (id, lsn, written_at) "
+                "VALUES (1, pg_current_wal_insert_lsn() - '0/0'::pg_lsn, now()) "
+                f"ON CONFLICT (id) DO UPDATE SET lsn = greatest({table}.lsn, excluded.lsn), "
+                "written_at = excluded.written_at"
+            )
+
+    @classmethod
+    def current(cls, using: str = "default") -> int:
+        """The mark as the primary has it (0 before any embedding write)."""
+        return cls.objects.using(using).filter(pk=1).values_list("lsn", flat=True).first() or 0

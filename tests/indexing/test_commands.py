@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from tests.conftest import photo_bytes
 from visual_search.encoders import get_encoder
 from visual_search.indexing.jobs import pause_job, start_job
+from visual_search.indexing.sync import sync_products
 from visual_search.indexing.vector_index import drop_hnsw_index, index_exists, index_name
 from visual_search.models import BulkJob, BulkJobState, EmbeddingStatus, ProductImageEmbedding, SyncRequest
 
@@ -198,6 +199,20 @@ def test_index_command_rebuilds_with_new_parameters(settings):
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
                        [index_name(encoder.id, encoder.dimensions)])
         assert "m='8'" in cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_index_command_drops_the_index_only_while_no_search_answers_from_it(make_product):
+    encoder = get_encoder()
+    out, _ = run("visual_search_index", "--drop")  # a first load: nothing embedded yet
+    assert "Dropped HNSW index" in out
+    assert not index_exists(encoder.id, encoder.dimensions)
+    assert "has no HNSW index" in run("visual_search_index", "--drop")[0]
+    run("visual_search_index")
+    sync_products([make_product("chelsea").pk])  # embedded: searches now answer from these vectors
+    with pytest.raises(CommandError, match="Searches answer from"):
+        run("visual_search_index", "--drop")
+    assert index_exists(encoder.id, encoder.dimensions)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -345,3 +345,23 @@ def test_one_unreadable_product_does_not_hold_back_its_batch(make_product, setti
         assert retry_until_settled() == 1
     failed = ProductImageEmbedding.objects.get(product=bad)
     assert failed.status == EmbeddingStatus.FAILED and "Is a directory" in failed.error
+
+
+@pytest.mark.django_db
+def test_vectors_are_written_exactly_as_the_encoder_gave_them(make_product):
+    import numpy as np  # noqa: PLC0415
+
+    from visual_search.encoders import get_encoder  # noqa: PLC0415
+    from visual_search.indexing.sync import load_images, plan_sync  # noqa: PLC0415
+
+    encoder = get_encoder()
+    product = make_product("chelsea", gallery=["coffee"])
+    plan = load_images(plan_sync([product.pk], force=True))
+    vectors = encoder.embed_prepared([image.pixels[encoder.id] for image in plan.images])
+    expected = {image.key: vector for image, vector in zip(plan.images, vectors)}
+    sync_products([product.pk], force=True)
+    stored = dict(ProductImageEmbedding.objects.filter(product=product).values_list("image_key", "embedding"))
+    assert set(stored) == set(expected) and len(stored) == 2
+    for key, vector in expected.items():
+        # To the last bit of single precision, through the text form the writer sends.
+        assert np.array_equal(np.asarray(stored[key], dtype=np.float32), vector.astype(np.float32))

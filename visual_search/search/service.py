@@ -28,7 +28,7 @@ from visual_search.images import difference_hash, open_image
 from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
 from visual_search.models import ProductImageEmbedding
-from visual_search.search import query_photos
+from visual_search.search import query_photos, routing
 from visual_search.timeouts import set_local_timeouts
 
 #: pgvector refuses a larger hnsw.ef_search; iterative scans still return more rows.
@@ -228,7 +228,7 @@ def similar_products(
     """
     started = time.perf_counter()
     encoder = get_search_encoder()
-    using = using or vs_settings.SEARCH_DATABASE  # a read replica, when the host names one
+    using = using or routing.read_database()  # a read replica, once it holds the latest vectors
     pk = getattr(product, "pk", product)
     rows = (
         ProductImageEmbedding.objects.using(using).for_encoder(encoder).ready()
@@ -261,7 +261,7 @@ def search_by_vector(
     """
     started = time.perf_counter()
     encoder = get_search_encoder()
-    using = using or vs_settings.SEARCH_DATABASE
+    using = using or routing.read_database()
     vector = np.asarray(vector, dtype=np.float32)
     if vector.shape != (encoder.dimensions,):
         raise ValueError(f"Expected a {encoder.dimensions}-d vector for {encoder.id}, got shape {vector.shape}.")
