@@ -125,3 +125,15 @@ def catalogue(server, settings):
     result = reembed_in_process(list(Product.objects.values_list("pk", flat=True)))
     assert result.failed == 0
     return Product.objects.all()
+
+
+def log_in(page, server) -> None:
+    """A new superuser, logged in to the admin through its own login page."""
+    from django.contrib.auth.models import User  # noqa: PLC0415
+
+    User.objects.create_superuser("boss", "boss@example.com", "pw")
+    page.goto(f"{server.url}/admin/login/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server.url}/admin/")

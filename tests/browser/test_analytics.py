@@ -7,11 +7,11 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from shop.models import Category, Product
+from tests.browser.conftest import log_in
 from tests.conftest import photo_bytes
 from visual_search.analytics.models import Interaction, SearchEvent
 from visual_search.indexing.sync import sync_products
@@ -66,11 +66,7 @@ def test_the_analytics_page_draws_its_charts(server, page, screenshot):
             )
             if i < 2:
                 Interaction.objects.create(event=event, product=str(i), position=1 + (day + i) % 5, kind="click")
-    User.objects.create_superuser("boss", "boss@example.com", "pw")
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
+    log_in(page, server)
     page.goto(f"{server.url}/admin/visual_search_analytics/searchevent/analytics/")
     charts = page.locator("figure.vs-chart svg")
     assert charts.count() == 3

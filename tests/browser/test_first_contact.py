@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from tests.browser.conftest import unseen_photo
+from tests.browser.conftest import log_in, unseen_photo
 from tests.browser.test_jobs_page import quiet_queue  # noqa: F401 - a fixture: jobs published to no worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,13 +80,6 @@ def test_no_page_asks_for_something_missing(server, catalogue, page):
     assert icon.ok and "svg" in icon.headers["content-type"]
 
 
-def log_in(page, server) -> None:
-    User.objects.create_superuser("boss", "boss@example.com", "pw")
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
 
 
 @pytest.mark.parametrize("path", [

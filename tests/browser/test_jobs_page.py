@@ -12,9 +12,9 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 
 from shop.models import Category, Product
+from tests.browser.conftest import log_in
 from visual_search.indexing import jobs
 from visual_search.indexing.tasks import drain_owed
 from visual_search.models import SyncRequest
@@ -36,12 +36,6 @@ def quiet_queue(server, settings):
         connection.SimpleQueue(queue).clear()
 
 
-def log_in(page, server) -> None:
-    User.objects.create_superuser("boss", "boss@example.com", "pw")
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
 
 
 def test_the_page_follows_a_job_live_and_controls_it(server, quiet_queue, page, screenshot):
