@@ -43,9 +43,10 @@ K = 12
 SHARES = {"ten": 0.10, "one": 0.01}
 
 
-def setup_django(database: str = DATABASE) -> dict:
-    """Django on the project settings, pointed at ``database`` (created and migrated here)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.latency_settings"  # the app's default encoder
+def setup_django(database: str = DATABASE, settings_module: str = "benchmarks.latency_settings") -> dict:
+    """Django on ``settings_module`` (default: the app's default encoder), pointed at ``database``
+    (created and migrated here)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     import django  # noqa: PLC0415
     import psycopg  # noqa: PLC0415
     from django.conf import settings  # noqa: PLC0415

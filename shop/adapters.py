@@ -26,6 +26,7 @@ class ShopProductAdapter(ProductAdapter):
         "price_max": SearchFilter("price__lte", "decimal", "Highest price, inclusive."),
         "in_stock": SearchFilter("in_stock", "boolean", "true: only products in stock."),
     }
+    text_fields = ("name", "description", "category__name")
 
     def get_queryset(self) -> models.QuerySet:
         return Product.objects.select_related("category")

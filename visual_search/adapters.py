@@ -62,6 +62,12 @@ class ProductAdapter:
     #: (a validated ORM lookup on the product). Nothing else reaches the ORM from a request.
     filters: dict[str, SearchFilter] = {}
 
+    #: What words are searched in (``search/text.py``): ORM paths of text on the product, e.g.
+    #: ``("name", "description", "category__name")``. Empty: searching with words is off.
+    text_fields: tuple[str, ...] = ()
+    #: PostgreSQL's text search configuration for them: the shop's language (``"english"``, ``"german"``...).
+    text_search_config: str = "english"
+
     def get_queryset(self) -> models.QuerySet:
         """Products eligible for search (also what bulk re-embedding walks)."""
         return get_product_model()._default_manager.all()

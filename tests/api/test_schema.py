@@ -39,7 +39,7 @@ def test_schema_lists_only_the_apps_endpoints_with_parameters_and_errors(schema)
     assert {p["name"] for p in search["parameters"]} == {"k", "category", "price_min", "price_max", "in_stock"}
     assert {"200", "400", "401", "413", "429"} <= set(search["responses"])
     body = search["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(schema["components"]["schemas"][body]["properties"]) == {"image", "k", "min_confidence"}
+    assert set(schema["components"]["schemas"][body]["properties"]) == {"image", "k", "min_confidence", "q"}
     page = similar["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     fields = schema["components"]["schemas"][page]["properties"]
     assert {"close_match", "confidence", "verdict", "calibrated", "similarity_floor"} <= set(fields)

@@ -14,6 +14,7 @@ class Surface(models.TextChoices):
     PAGE_LIKE = "page_like", _("Search page, more like this")
     API_IMAGE = "api_image", _("API, search by image")
     API_SIMILAR = "api_similar", _("API, similar products")
+    API_TEXT = "api_text", _("API, words")
     CAROUSEL = "carousel", _("Carousel on a product page")
 
 

@@ -134,6 +134,16 @@ class ImageUploadSerializer(SearchParamsSerializer):
         allow_empty_file=True,
         help_text="The photo: JPEG, PNG, WebP, GIF, BMP or TIFF (ALLOWED_IMAGE_FORMATS).",
     )
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=200,
+        help_text="Optional words (\"red\"): results that look like the photo and match them are fused by rank.",
+    )
+
+
+class TextSearchParamsSerializer(SearchParamsSerializer):
+    """Words to search for, and how many results."""
+
+    q = serializers.CharField(max_length=200, help_text="The words, in the shop's language (web search syntax).")
 
 
 class FilterValueSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("products/", products.ProductListView.as_view(), name="products"),
     path("products/<str:pk>/similar/", views.SimilarProductsView.as_view(), name="similar-products"),
     path("search/image/", views.SearchByImageView.as_view(), name="search-by-image"),
+    path("search/", views.TextSearchView.as_view(), name="search-by-text"),
     path("products/<str:pk>/category-suggestion/", suggest.CategorySuggestionView.as_view(), name="category-suggestion"),
     path("interactions/", interactions.InteractionView.as_view(), name="interactions"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),

@@ -7,6 +7,8 @@ Authentication, permissions and throttles are declared here from
 
 from __future__ import annotations
 
+import time
+
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -25,6 +27,7 @@ from visual_search.api.serializers import (
     ResultPageSerializer,
     SimilarParamsSerializer,
     SimilarProductsSerializer,
+    TextSearchParamsSerializer,
 )
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, parse_filters
@@ -32,6 +35,12 @@ from visual_search.images import InvalidImage
 from visual_search.search.recommend import recommend
 from visual_search.search.results import build_result_page
 from visual_search.search.service import search_by_image, similar_products
+from visual_search.search.text import (
+    TEXT_RANK,
+    TextSearchUnavailable,
+    search_by_image_and_text,
+    search_by_text,
+)
 
 
 def _instances(setting: str) -> list:
@@ -44,7 +53,7 @@ STEERING = ("positive", "negative", "per_category")
 
 def _filters(request) -> dict:
     try:
-        return parse_filters(request.query_params, ignore=("k", "format", "min_confidence", *STEERING))
+        return parse_filters(request.query_params, ignore=("k", "format", "min_confidence", "q", *STEERING))
     except FilterError as exc:
         extra = None
         if exc.valid_values is not None:
@@ -175,14 +184,58 @@ class SearchByImageView(VisualSearchAPIView):
             data["k"] = request.query_params["k"]  # ?k= as on the similar endpoint; the form field wins
         params = ImageUploadSerializer(data=data)
         params.is_valid(raise_exception=True)
-        k, trace = params.validated_data.get("k"), {}
+        k, trace, words = params.validated_data.get("k"), {}, params.validated_data.get("q", "").strip()
         try:
-            results = search_by_image(params.validated_data["image"], k, filters, trace=trace)
+            if words:
+                results = search_by_image_and_text(params.validated_data["image"], words, k, filters, trace=trace)
+            else:
+                results = search_by_image(params.validated_data["image"], k, filters, trace=trace)
+        except TextSearchUnavailable as exc:
+            raise errors.APIError("text_search_off", str(exc)) from None
         except InvalidImage as exc:
             # The gate's own status for each refusal: 413, 415, 422, or 503 when decoding is saturated.
             raise errors.APIError(exc.code, str(exc), exc.status, wait=exc.retry_after) from None
         page = build_result_page(results)
         if params.validated_data.get("min_confidence") is not None:
             page = page.at_least(params.validated_data["min_confidence"])
-        event = record_search(request, "api_image", page, k=k, filters=filters, trace=trace)
+        logged = {**filters, "q": words} if words else filters
+        event = record_search(request, "api_image", page, k=k, filters=logged, trace=trace)
+        return Response(ResultPageSerializer(page, context={"request": request, "search_event": event}).data)
+
+
+@extend_schema(
+    summary="Products that match words",
+    parameters=[TextSearchParamsSerializer],
+    responses={
+        200: ResultPageSerializer,
+        **COMMON_ERRORS,
+        400: error("Invalid parameter (invalid), filter (unknown_filter, invalid_filter, unknown_filter_value), "
+                   "or no words to search with on this shop (text_search_off)."),
+    },
+)
+class TextSearchView(VisualSearchAPIView):
+    """Searchable products matching words: PostgreSQL full-text search over the adapter's ``text_fields``.
+
+    A result's ``score`` and ``confidence`` are its text rank (0-1): there is no photo to be similar to.
+    """
+
+    operation_id = "search_by_text"
+    accepts_filters = True
+
+    def get(self, request) -> Response:
+        params = TextSearchParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = _filters(request)
+        k, words, started = params.validated_data.get("k"), params.validated_data["q"], time.perf_counter()
+        try:
+            results = search_by_text(words, k, filters)
+        except TextSearchUnavailable as exc:
+            raise errors.APIError("text_search_off", str(exc)) from None
+        except ValueError as exc:
+            raise errors.APIError("invalid", str(exc)) from None
+        page = build_result_page(results, calibrator=TEXT_RANK)
+        if params.validated_data.get("min_confidence") is not None:
+            page = page.at_least(params.validated_data["min_confidence"])
+        trace = {"encoder": "text", "query_ms": (time.perf_counter() - started) * 1000}
+        event = record_search(request, "api_text", page, k=k, filters={**filters, "q": words}, trace=trace)
         return Response(ResultPageSerializer(page, context={"request": request, "search_event": event}).data)

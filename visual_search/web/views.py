@@ -22,12 +22,13 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from visual_search.adapters import ProductAdapter, get_adapter
+from visual_search.analytics.log import record_search
 from visual_search.conf import vs_settings
 from visual_search.filters import FilterError, SearchFilter, filter_choices, parse_filters
 from visual_search.images import STATUS_BY_CODE, InvalidImage, open_image
-from visual_search.analytics.log import record_search
 from visual_search.search.results import ResultPage, build_result_page
 from visual_search.search.service import query_decode_size, search_by_image, similar_products
+from visual_search.search.text import MAX_QUERY_LENGTH, TEXT_RANK, search_by_image_and_text, search_by_text
 
 FRAGMENT_HEADER = "X-Visual-Search-Fragment"
 #: The long side of the copy of the query photo shown beside its results (no JavaScript needed).
@@ -62,10 +63,18 @@ class PhotoSearchForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
     )
 
+    q = forms.CharField(
+        label=gettext_lazy("Words"), required=False, max_length=MAX_QUERY_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. red, linen"), "autocomplete": "off"}),
+        help_text=gettext_lazy("Optional: with a photo, they lift the items that also match them."),
+    )
+
     def __init__(self, *args, adapter: ProductAdapter | None = None, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.adapter = adapter or get_adapter()
+        if not self.adapter.text_fields:
+            del self.fields["q"]  # the shop has not turned words on
         self.filter_names = []
         for name, spec in self.adapter.get_filters().items():
             self.fields[name] = self._filter_field(name, spec)
@@ -121,9 +130,19 @@ class SearchByPhotoView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         like = request.GET.get("like")
         form = PhotoSearchForm(request.GET or None)
-        if not like:
-            return self.render(request, form)
-        return self.like(request, form, like)
+        if like:
+            return self.like(request, form, like)
+        if request.GET.get("q") and form.is_valid() and form.cleaned_data.get("q"):
+            return self.words(request, form)
+        return self.render(request, form)
+
+    def words(self, request: HttpRequest, form: PhotoSearchForm) -> HttpResponse:
+        """Products matching the words alone (``?q=``, or a form sent with words and no photo)."""
+        q, started = form.cleaned_data["q"], time.perf_counter()
+        page = build_result_page(search_by_text(q, filters=form.lookups), calibrator=TEXT_RANK)
+        trace = {"encoder": "text", "query_ms": (time.perf_counter() - started) * 1000}
+        event = record_search(request, "page", page, filters={**form.lookups, "q": q}, trace=trace)
+        return self.render(request, form, page=page, search_event=event)
 
     def like(self, request: HttpRequest, form: PhotoSearchForm, like: str) -> HttpResponse:
         """Products like the product ``like`` (a primary key): "more like this" on a result."""
@@ -157,6 +176,9 @@ class SearchByPhotoView(View):
         if not upload and request.POST.get("like"):
             # Filters changed on a "more like this" page.
             return self.like(request, form, request.POST["like"])
+        words = form.cleaned_data.get("q")
+        if not upload and words:
+            return self.words(request, form)
         if not upload:
             form.add_error("image", _("Choose a photo first."))
             return self.render(request, form, status=400)
@@ -171,9 +193,13 @@ class SearchByPhotoView(View):
             return response
         decode_ms = (time.perf_counter() - started) * 1000
         trace: dict = {}
-        page = self.page(search_by_image(image, filters=form.lookups, trace=trace))
+        if words:
+            page = self.page(search_by_image_and_text(image, words, filters=form.lookups, trace=trace))
+        else:
+            page = self.page(search_by_image(image, filters=form.lookups, trace=trace))
         trace["decode_ms"] = decode_ms  # decoded here, for the preview, before the service saw it
-        event = record_search(request, "page", page, filters=form.lookups, trace=trace)
+        logged = {**form.lookups, "q": words} if words else form.lookups
+        event = record_search(request, "page", page, filters=logged, trace=trace)
         return self.render(request, form, page=page, search_event=event, query_image=_preview(image))
 
     def page(self, results) -> ResultPage:

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='when')),
-                ('surface', models.CharField(choices=[('page', 'Search page, by photo'), ('page_like', 'Search page, more like this'), ('api_image', 'API, search by image'), ('api_similar', 'API, similar products'), ('carousel', 'Carousel on a product page')], max_length=20, verbose_name='surface')),
+                ('surface', models.CharField(choices=[('page', 'Search page, by photo'), ('page_like', 'Search page, more like this'), ('api_image', 'API, search by image'), ('api_similar', 'API, similar products'), ('api_text', 'API, words'), ('carousel', 'Carousel on a product page')], max_length=20, verbose_name='surface')),
                 ('caller', models.CharField(blank=True, max_length=80, verbose_name='caller')),
                 ('encoder', models.CharField(blank=True, max_length=100, verbose_name='encoder')),
                 ('filters', models.JSONField(blank=True, default=dict, verbose_name='filters')),
