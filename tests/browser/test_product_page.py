@@ -9,6 +9,13 @@ from shop.models import Product
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def every_similar_product(server, settings):
+    """These tests are about the strip itself (arrows, keys, touch): it shows all 12, none held back by
+    the floor (tests/web and tests/quality test what the floor leaves out)."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "SIMILARITY_FLOOR": -1.0}
+
+
 def open_product(page, server, category: str = "T-shirts") -> None:
     product = Product.objects.filter(category__name=category).order_by("pk").first()
     page.goto(f"{server.url}{product.get_absolute_url()}")
