@@ -128,6 +128,8 @@ def check_head_catalogue(app_configs=None, **kwargs) -> list:
 
 
 UPLOAD_MIDDLEWARE = "visual_search.search.uploads.UploadGuardMiddleware"
+#: Where it lived before 0.2; still imports (visual_search/_moved.py), so still counts.
+OLD_UPLOAD_MIDDLEWARE = "visual_search.uploads.UploadGuardMiddleware"
 
 
 @register("visual_search", "security")
@@ -135,7 +137,7 @@ def check_upload_middleware(app_configs=None, **kwargs) -> list:
     """Without the guard, uploads are read (and spooled to disk) before any size check, and the page is unthrottled."""
     from django.conf import settings  # noqa: PLC0415
 
-    if UPLOAD_MIDDLEWARE in settings.MIDDLEWARE:
+    if {UPLOAD_MIDDLEWARE, OLD_UPLOAD_MIDDLEWARE} & set(settings.MIDDLEWARE):
         return []
     return [Warning(
         "The search uploads' guard middleware is not installed: a large upload is read and spooled to disk "

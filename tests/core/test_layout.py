@@ -132,3 +132,20 @@ def test_public_paths_a_host_names_import_without_warnings():
     from celery import current_app
 
     assert {"visual_search.embed_products", "visual_search.drain", "visual_search.sweep"} <= set(current_app.tasks)
+
+
+def test_a_host_naming_the_old_middleware_path_gets_the_guard_and_no_warning(settings):
+    """A host's settings from before 0.2 name visual_search.uploads.UploadGuardMiddleware: it still works."""
+    from django.core.checks import run_checks  # noqa: PLC0415
+    from django.utils.module_loading import import_string  # noqa: PLC0415
+
+    from visual_search.search.uploads import UploadGuardMiddleware  # noqa: PLC0415
+
+    old, new = "visual_search.uploads.UploadGuardMiddleware", "visual_search.search.uploads.UploadGuardMiddleware"
+    settings.MIDDLEWARE = [old if m == new else m for m in settings.MIDDLEWARE]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert import_string(old) is UploadGuardMiddleware  # what Django loads for that entry
+        assert "visual_search.W006" not in {m.id for m in run_checks(tags=["security"])}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != old]
+    assert "visual_search.W006" in {m.id for m in run_checks(tags=["security"])}  # the check does look
