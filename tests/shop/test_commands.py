@@ -135,3 +135,26 @@ def test_demo_stops_every_process_it_started(signum, tmp_path, demo_database):
     assert demo.returncode == 0, output
     assert "Stopped. The embedded PostgreSQL keeps running" in output
     assert [p for p in started_processes if _alive(p)] == []
+
+
+@pytest.mark.django_db
+def test_the_demo_has_an_uncalibrated_catalogue_calibrated_once(monkeypatch, settings):
+    """Its products are embedded by saves, not a bulk job: once they are, the demo sends one calibration."""
+    from shop.management.commands.demo import Command  # noqa: PLC0415
+    from visual_search.models import Calibration  # noqa: PLC0415
+    from visual_search.quality import tasks  # noqa: PLC0415
+
+    sent = []
+    monkeypatch.setattr(tasks, "publish", lambda task, args, **kwargs: sent.append((task.name, args)) or True)
+    out = StringIO()
+    command = Command(stdout=out)
+    command._calibrate()
+    assert [name for name, _ in sent] == ["visual_search.calibrate"] and "Calibrating confidence" in out.getvalue()
+    from visual_search.indexing.encoder_switch import serving_encoder  # noqa: PLC0415
+
+    encoder = serving_encoder()
+    assert sent[0][1] == (encoder.id,)
+    Calibration.objects.create(encoder=encoder.id, encoder_version=encoder.version, products=1, images=1,
+                               categories=2, scores=[0, 1], confidences=[0, 1], floor=0.5)
+    command._calibrate()
+    assert len(sent) == 1  # calibrated already: nothing more to send

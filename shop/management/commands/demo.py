@@ -144,7 +144,7 @@ class Command(BaseCommand):
         The demo's products were embedded by saves, not a bulk job (which calibrates by itself).
         """
         from visual_search.indexing.encoder_switch import serving_encoder  # noqa: PLC0415
-        from visual_search.indexing.tasks import send_calibrate  # noqa: PLC0415
+        from visual_search.quality.tasks import send_calibrate  # noqa: PLC0415
         from visual_search.models import Calibration  # noqa: PLC0415
 
         encoder = serving_encoder()
