@@ -16,6 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def photo_bytes(name: str = "chelsea", *, fmt: str = "JPEG", size: int | None = None, **save_args) -> bytes:
     """A real photo that scikit-image ships (chelsea, coffee, astronaut, rocket, ...), encoded as ``fmt``."""
     from PIL import Image  # noqa: PLC0415
@@ -74,11 +83,7 @@ def running_celery_worker(settings_module: str, celery_app: str, app, log_dir: P
         process.log_path = log_path
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, stop_process, wait_for
 
 
 def free_port() -> int:
@@ -65,11 +65,7 @@ def gunicorn(log_path: Path, env: dict[str, str], *, ready_path: str = "/visual-
         wait_for(ready, timeout=240, interval=0.5, message="gunicorn to answer (its workers warm the encoder)")
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 @contextmanager

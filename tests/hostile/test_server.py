@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from tests.conftest import ROOT, photo_bytes, wait_for
+from tests.conftest import ROOT, photo_bytes, stop_process, wait_for
 from tests.hostile.make_corpus import worst_case_png
 
 # Marked so that pytest-django creates the test database, which the gunicorn worker connects to.
@@ -120,11 +120,7 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
         ready, timeout=180, interval=0.5, message="gunicorn to answer (the worker warms the encoder first)"
     )
     yield server
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
 
 
 def test_ten_concurrent_worst_case_uploads_stay_under_one_gib(server):
