@@ -134,12 +134,9 @@ class BufferingThreadWorker(ThreadWorker):
         pending = self.buffering.get(conn)
         if pending is None:
             return
-        try:
-            data = sock.recv(256 * 1024)
-        except (BlockingIOError, InterruptedError):
+        data = _receive(sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client left
             self._forget(conn, pending, registered=True)
             self.nr_conns -= 1
@@ -242,12 +239,9 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _drain(self, sock) -> None:
         _, drained = self.lingering[sock]
-        try:
-            data = sock.recv(256 * 1024)
-        except (BlockingIOError, InterruptedError):
+        data = _receive(sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         drained[0] += len(data)
         if not data or drained[0] > LINGER_BYTES:
             self._end_linger(sock)
@@ -259,3 +253,13 @@ class BufferingThreadWorker(ThreadWorker):
         except (KeyError, ValueError, OSError):
             pass
         sock.close()
+
+
+def _receive(sock) -> bytes | None:
+    """What a readable socket holds: b"" when the client left or the connection broke, None if nothing yet."""
+    try:
+        return sock.recv(256 * 1024)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""

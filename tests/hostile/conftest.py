@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from django.core.cache import cache
-from django.core.management import call_command
-from django.test import Client
 
+from tests.api_clients import api_client, api_key, fresh_throttles  # noqa: F401 - fixtures these tests share
 from tests.hostile.make_corpus import build_corpus
 
 PAGE_URL = "/visual-search/"
@@ -19,27 +16,6 @@ API_URL = "/api/v1/search/image/"
 @pytest.fixture(scope="session")
 def corpus():
     return build_corpus()
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    """Throttle counters live in the cache; each test starts from zero."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api_key(db) -> str:
-    """A key made by ``manage.py visual_search_apikey create`` (what it prints)."""
-    out = io.StringIO()
-    call_command("visual_search_apikey", "create", "hostile-tests", stdout=out, stderr=io.StringIO())
-    return out.getvalue().strip()
-
-
-@pytest.fixture
-def api_client(api_key) -> Client:
-    return Client(headers={"Authorization": f"Api-Key {api_key}"})
 
 
 def page_error_code(response) -> str | None:
