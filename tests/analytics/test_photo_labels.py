@@ -1,4 +1,4 @@
-"""What shoppers photographed that the shop does not sell: named when nothing close was found, charted per name."""
+"""Photos of what the shop does not sell: named when nothing close was found, and charted by name."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tests.api_clients import api_client, api_key, fresh_throttles  # noqa: F401
 from tests.conftest import photo_bytes
+from tests.synthetic import THUMBNAIL_ENCODER
 from visual_search.analytics.models import SearchEvent
 from visual_search.analytics.reports import build_report
 from visual_search.encoders import get_encoder
@@ -38,7 +39,8 @@ def catalogue(make_product, settings):
 
 
 def search_page(client, photo: str):
-    response = client.post("/visual-search/", {"image": SimpleUploadedFile("q.jpg", photo_bytes(photo), "image/jpeg")})
+    upload = SimpleUploadedFile("q.jpg", photo_bytes(photo), "image/jpeg")
+    response = client.post("/visual-search/", {"image": upload})
     assert response.status_code == 200
     return SearchEvent.objects.order_by("-created_at").first()
 
@@ -52,8 +54,8 @@ def test_a_photo_with_no_close_match_is_named_and_one_with_a_match_is_not(client
 
 
 def test_the_api_names_unsold_photos_too_and_similar_searches_never(api_client, client, catalogue):
-    response = api_client.post("/api/v1/search/image/",
-                               {"image": SimpleUploadedFile("q.jpg", photo_bytes("coffee"), "image/jpeg"), "k": 3})
+    upload = SimpleUploadedFile("q.jpg", photo_bytes("coffee"), "image/jpeg")
+    response = api_client.post("/api/v1/search/image/", {"image": upload, "k": 3})
     assert response.status_code == 200 and response.json()["close_match"] is False
     assert SearchEvent.objects.get(surface="api_image").photo_label == "espresso"
     assert "espresso" not in response.content.decode()  # the log's business, not the shopper's
@@ -62,7 +64,7 @@ def test_the_api_names_unsold_photos_too_and_similar_searches_never(api_client, 
 
 
 def test_an_encoder_that_names_nothing_leaves_the_label_empty(client, catalogue, settings):
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": {"BACKEND": "visual_search.encoders.thumbnail.ThumbnailEncoder"}}
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "ENCODER": THUMBNAIL_ENCODER}
     sync_products([p.pk for p in catalogue])
     event = search_page(client, "coffee")
     assert not event.close_match and event.photo_label is None
@@ -78,7 +80,7 @@ def test_a_namer_that_fails_costs_the_label_never_the_search(client, catalogue, 
     assert "Could not name a query photo" in caplog.text
 
 
-def labelled(label: str | None, *, days_ago: int = 0, close: bool = False, surface: str = "page") -> SearchEvent:
+def labelled(label: str | None, *, days_ago: int = 0, close: bool = False, surface: str = "page"):
     return SearchEvent.objects.create(
         created_at=timezone.now() - datetime.timedelta(days=days_ago), surface=surface, close_match=close,
         results=[["1", 0.3, 0.1]], k=1, query_ms=5.0, photo_label=label,
@@ -117,11 +119,12 @@ def test_the_admin_page_charts_them_as_plain_svg_and_the_csv_lists_them(client, 
     assert "What shoppers photographed that you don&#x27;t sell" in figure
     assert "style=" not in figure and "<script" not in figure
     bars = re.findall(r'<rect class="vs-chart--miss" x="200" y="[\d.]+" width="([\d.]+)"', figure)
-    assert len(bars) == 2 and float(bars[0]) == pytest.approx(1.5 * float(bars[1]), abs=0.2)  # 3 and 2, to scale
+    assert len(bars) == 2 and float(bars[0]) == pytest.approx(1.5 * float(bars[1]), abs=0.2)  # 3 and 2
     names = re.findall(r'<text class="vs-chart__name"[^>]*>([^<]+)</text>', figure)
     counts = re.findall(r'<text class="vs-chart__tick"[^>]*text-anchor="start"[^>]*>([^<]+)</text>', figure)
     assert (names, counts) == (["espresso", "tabby"], ["3", "2"])
-    rows = list(csv.reader(io.StringIO(client.get(ANALYTICS_URL + "?surface=page&format=csv").content.decode())))
+    exported = client.get(ANALYTICS_URL + "?surface=page&format=csv").content.decode()
+    rows = list(csv.reader(io.StringIO(exported)))
     table = rows[rows.index(["photographed_not_sold", "searches"]) + 1:]
     assert table == [["espresso", "3"], ["tabby", "2"]]
     empty = client.get(ANALYTICS_URL + "?surface=carousel").content.decode()

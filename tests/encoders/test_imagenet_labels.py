@@ -1,4 +1,4 @@
-"""Naming what a photo shows with the checkpoint's own ImageNet layer, on the features its embedding came from."""
+"""Naming a photo with the checkpoint's own ImageNet layer, on the features its embedding came from."""
 
 from __future__ import annotations
 
@@ -79,8 +79,8 @@ def test_an_adapted_encoder_names_photos_through_its_base():
     vectors, base_features = adapted.embed_with_features(images)
     np.testing.assert_allclose(vectors, adapted.embed(images), atol=1e-6)
     assert base_features.shape == (2, adapted.base.dimensions)
-    assert [row[0].name in names for row, names in zip(adapted.describe(base_features), ({"espresso"}, CATS))] == [
-        True, True]
+    coffee, cat = (row[0].name for row in adapted.describe(base_features))
+    assert coffee == "espresso" and cat in CATS
 
 
 def test_encoders_without_a_classifier_name_nothing():

@@ -18,6 +18,7 @@ from visual_search.analytics.reports import build_report
 
 DEFAULT_DAYS = 30
 UNSOLD_TITLE = "What shoppers photographed that you don't sell"
+UNSOLD_EMPTY = "No photo searches without a close match were named in this range."
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,7 +43,9 @@ class InteractionInline(admin.TabularInline):
 
 @admin.register(SearchEvent)
 class SearchEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "surface", "caller", "close_match", "photo_label", "result_count", "total_time"]
+    list_display = [
+        "created_at", "surface", "caller", "close_match", "photo_label", "result_count", "total_time",
+    ]
     list_filter = ["surface", "close_match", "created_at"]
     date_hierarchy = "created_at"
     inlines = [InteractionInline]
@@ -90,7 +93,7 @@ class SearchEventAdmin(ReadOnlyAdmin):
                     ("clicked", "vs-chart--match", [c / i if i else 0.0 for _, i, c in report.ctr_by_rank]),
                 ], unit="%"),
                 charts.horizontal_bars(UNSOLD_TITLE, report.unsold_labels, "vs-chart--miss",
-                                       empty_text="No photo searches without a close match were named in this range."),
+                                       empty_text=UNSOLD_EMPTY),
             ],
             "csv_url": f"{reverse('admin:visual_search_analytics_searchevent_analytics')}?"
                        f"start={start}&end={end}&surface={surface or ''}&format=csv",

@@ -97,8 +97,9 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Se
 
 def horizontal_bars(title: str, rows: Sequence[tuple[str, float]], css: str, *, unit: str = "",
                     empty_text: str = "No searches in this range.") -> Chart:
-    """One bar per ``(name, value)`` row, in the order given: the name at the left, the value at the bar's end."""
-    chart = Chart(title, height=TOP + ROW * len(rows) + TOP, left=NAME_WIDTH, empty=not rows, empty_text=empty_text)
+    """One bar per ``(name, value)`` row, in the order given: the name left of it, the value at its end."""
+    height = TOP + ROW * len(rows) + TOP
+    chart = Chart(title, height=height, left=NAME_WIDTH, empty=not rows, empty_text=empty_text)
     if not rows:
         return chart
     top_value = _scale(max(value for _, value in rows))
@@ -109,6 +110,6 @@ def horizontal_bars(title: str, rows: Sequence[tuple[str, float]], css: str, *, 
                            "h": round(ROW * 0.7, 1), "css": css, "tip": f"{name}: {value:g}{unit}"})
         chart.texts.append({"x": NAME_WIDTH - 6, "y": round(middle, 1), "text": name, "anchor": "end",
                             "css": "vs-chart__name"})
-        chart.texts.append({"x": round(NAME_WIDTH + w + 4, 1), "y": round(middle, 1), "text": f"{value:g}{unit}",
-                            "anchor": "start", "css": "vs-chart__tick"})
+        chart.texts.append({"x": round(NAME_WIDTH + w + 4, 1), "y": round(middle, 1),
+                            "text": f"{value:g}{unit}", "anchor": "start", "css": "vs-chart__tick"})
     return chart

@@ -34,7 +34,7 @@ class Encoder(abc.ABC):
     #: ``benchmarks/similarity_floor.py``; ``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` overrides both.
     #: 0.55 was measured for EfficientNet-Lite0 (the default encoder); other spaces need their own run.
     similarity_floor: float = 0.55
-    #: Whether ``describe()`` can name what an image shows (an ImageNet classifier on this encoder's features).
+    #: Whether ``describe()`` names what an image shows (an ImageNet classifier on this encoder's features).
     describes: bool = False
 
     def __init__(self, **options: Any) -> None:
