@@ -35,3 +35,7 @@ def test_int8_vectors_follow_the_float_ones_and_the_model_is_cached(tmp_path):
     np.testing.assert_allclose(again.embed(images[:1]), quantised[:1], atol=1e-5)
     assert again.model_path().stat().st_mtime_ns == stamp  # loaded from the cache, not converted again
     assert again.embed([Image.new("RGB", (50, 80), (255, 255, 255))]).shape == (1, 1280)
+    # Its features are the float ones to quantisation error: the ImageNet layer still names the photos.
+    _, features = encoder.embed_with_features(images[:2])
+    cat, coffee = (row[0].name for row in encoder.describe(features))
+    assert cat in {"tabby", "tiger cat", "Egyptian cat"} and coffee == "espresso"

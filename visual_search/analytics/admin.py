@@ -17,6 +17,8 @@ from visual_search.analytics.models import Interaction, SearchEvent, Surface
 from visual_search.analytics.reports import build_report
 
 DEFAULT_DAYS = 30
+UNSOLD_TITLE = "What shoppers photographed that you don't sell"
+UNSOLD_EMPTY = "No photo searches without a close match were named in this range."
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,7 +43,9 @@ class InteractionInline(admin.TabularInline):
 
 @admin.register(SearchEvent)
 class SearchEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "surface", "caller", "close_match", "result_count", "total_time"]
+    list_display = [
+        "created_at", "surface", "caller", "close_match", "photo_label", "result_count", "total_time",
+    ]
     list_filter = ["surface", "close_match", "created_at"]
     date_hierarchy = "created_at"
     inlines = [InteractionInline]
@@ -88,6 +92,8 @@ class SearchEventAdmin(ReadOnlyAdmin):
                 charts.stacked_bars("Click-through by rank", [str(r) for r, _, _ in report.ctr_by_rank], [
                     ("clicked", "vs-chart--match", [c / i if i else 0.0 for _, i, c in report.ctr_by_rank]),
                 ], unit="%"),
+                charts.horizontal_bars(UNSOLD_TITLE, report.unsold_labels, "vs-chart--miss",
+                                       empty_text=UNSOLD_EMPTY),
             ],
             "csv_url": f"{reverse('admin:visual_search_analytics_searchevent_analytics')}?"
                        f"start={start}&end={end}&surface={surface or ''}&format=csv",
@@ -96,6 +102,7 @@ class SearchEventAdmin(ReadOnlyAdmin):
 
 
 def _csv(report) -> HttpResponse:
+    """The daily rows; after a blank line, photo searches with no close match per ImageNet class."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="visual-search-{report.start}-{report.end}.csv"'
     writer = csv.writer(response)
@@ -103,6 +110,9 @@ def _csv(report) -> HttpResponse:
     for d in report.days:
         writer.writerow([d.day.isoformat(), d.searches, d.no_close_match,
                          "" if d.p50_ms is None else round(d.p50_ms, 1), "" if d.p95_ms is None else round(d.p95_ms, 1)])
+    writer.writerow([])
+    writer.writerow(["photographed_not_sold", "searches"])
+    writer.writerows(report.unsold_labels)
     return response
 
 

@@ -1,7 +1,8 @@
 """Charts drawn on the server as SVG shapes: no script, no inline style, so a strict CSP lets them through.
 
 Each function returns the geometry a template turns into ``<rect>``, ``<polyline>``
-and ``<text>`` elements (``visual_search_analytics/chart.html``).
+and ``<text>`` elements (``visual_search_analytics/chart.html``): bars over days or
+ranks (``stacked_bars``), lines (``lines``), or one bar per name (``horizontal_bars``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 640, 200
 LEFT, BOTTOM, TOP = 44, 24, 12
+#: A horizontal bar chart's row, and the room its names take at the left (30 characters of 12 px text).
+ROW, NAME_WIDTH = 22, 200
 
 
 @dataclass
@@ -23,7 +26,10 @@ class Chart:
     x_labels: list[dict] = field(default_factory=list)  # x, text
     y_ticks: list[dict] = field(default_factory=list)  # y, text
     legend: list[dict] = field(default_factory=list)  # name, css class (only where there is more than one series)
+    texts: list[dict] = field(default_factory=list)  # x, y, text, anchor ("start" or "end"), css class
+    left: int = LEFT  # where the plot starts: the value axis's labels, or the bars' names, sit left of it
     empty: bool = False
+    empty_text: str = "No searches in this range."
 
 
 def _scale(top_value: float) -> float:
@@ -86,4 +92,24 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Se
         chart.legend.append({"name": name, "css": css})
     _y_ticks(chart, top_value, unit)
     _x_labels(chart, labels, slot)
+    return chart
+
+
+def horizontal_bars(title: str, rows: Sequence[tuple[str, float]], css: str, *, unit: str = "",
+                    empty_text: str = "No searches in this range.") -> Chart:
+    """One bar per ``(name, value)`` row, in the order given: the name left of it, the value at its end."""
+    height = TOP + ROW * len(rows) + TOP
+    chart = Chart(title, height=height, left=NAME_WIDTH, empty=not rows, empty_text=empty_text)
+    if not rows:
+        return chart
+    top_value = _scale(max(value for _, value in rows))
+    plot_w = chart.width - NAME_WIDTH - 48  # room for the longest bar's value after it
+    for i, (name, value) in enumerate(rows):
+        middle, w = TOP + ROW * (i + 0.5), plot_w * value / top_value
+        chart.bars.append({"x": NAME_WIDTH, "y": round(middle - ROW * 0.35, 1), "w": round(w, 1),
+                           "h": round(ROW * 0.7, 1), "css": css, "tip": f"{name}: {value:g}{unit}"})
+        chart.texts.append({"x": NAME_WIDTH - 6, "y": round(middle, 1), "text": name, "anchor": "end",
+                            "css": "vs-chart__name"})
+        chart.texts.append({"x": round(NAME_WIDTH + w + 4, 1), "y": round(middle, 1),
+                            "text": f"{value:g}{unit}", "anchor": "start", "css": "vs-chart__tick"})
     return chart

@@ -59,14 +59,17 @@ def record_search(
     """Store one search and what it showed; return the ``SearchEvent``, or None when not logging.
 
     ``trace`` is what the query service measured (``encoder``, ``decode_ms``,
-    ``embed_ms``, ``query_ms``, ``photo_hash``, ``photo``). A database error is
-    logged and swallowed: analytics never cost a shopper their results.
+    ``embed_ms``, ``query_ms``, ``photo_hash``, ``photo``, ``describe_photo``). A photo
+    with no close match is named by ``describe_photo`` (its top ImageNet class, from the
+    features its search computed). A database error is logged and swallowed: analytics
+    never cost a shopper their results.
     """
     if not enabled():
         return None
     from visual_search.analytics.models import SearchEvent  # noqa: PLC0415 - only once the sub-app is installed
 
     trace = trace or {}
+    label = None if page.close_match else _photo_label(trace)
     event = SearchEvent(
         surface=surface,
         caller=caller_of(request),
@@ -81,6 +84,8 @@ def record_search(
         query_ms=trace.get("query_ms"),
         photo_hash=str(trace.get("photo_hash") or ""),
         photo=str(trace.get("photo") or ""),
+        photo_label=label.name[:64] if label else None,
+        photo_label_probability=round(label.probability, 4) if label else None,
     )
     using = router.db_for_write(SearchEvent)
     try:
@@ -93,6 +98,18 @@ def record_search(
         logger.warning("Could not record a search in the analytics log", exc_info=True)
         return None
     return event
+
+
+def _photo_label(trace: Mapping[str, Any]):
+    """The query photo's top ImageNet class (an ``ImageLabel``), when its encoder names what it sees."""
+    describe = trace.get("describe_photo")
+    if describe is None:
+        return None
+    try:
+        return describe()
+    except Exception:  # noqa: BLE001 - a label is a nicety: the search and its log go on without it
+        logger.warning("Could not name a query photo for the analytics log", exc_info=True)
+        return None
 
 
 def _insert_without_flush(event, using: str) -> None:

@@ -47,6 +47,10 @@ class SearchEvent(models.Model):
     photo_hash = models.CharField(_("photo hash"), max_length=16, blank=True)
     # Storage name of the kept query photo, only while QUERY_PHOTO_RETENTION_DAYS keeps it.
     photo = models.CharField(_("kept photo"), max_length=255, blank=True)
+    # What a photo with no close match shows, as the encoder's ImageNet classifier names it (its top class and
+    # that class's probability); NULL for every other search, and with encoders that name nothing.
+    photo_label = models.CharField(_("photographed (ImageNet class)"), max_length=64, null=True, blank=True)
+    photo_label_probability = models.FloatField(_("class probability"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("search")

@@ -12,6 +12,8 @@ from visual_search.analytics.models import Interaction, SearchEvent
 
 #: Ranks the click-through chart shows.
 RANKS = 12
+#: ImageNet classes the "photographed, not sold" chart shows, most searched first.
+TOP_LABELS = 10
 
 
 class Percentile(Aggregate):
@@ -52,6 +54,8 @@ class Report:
     ctr_by_rank: list[tuple[int, int, int]] = field(default_factory=list)  # (rank, impressions, clicks)
     repeated_photos: list[tuple[str, int]] = field(default_factory=list)  # (photo hash, searches), most first
     recent_misses: list[SearchEvent] = field(default_factory=list)  # photo searches with no close match
+    # (ImageNet class, searches): what the photos with no close match showed, most searched first.
+    unsold_labels: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def no_close_share(self) -> float:
@@ -86,6 +90,10 @@ def build_report(start: datetime.date, end: datetime.date, surface: str | None =
         .filter(n__gt=1).order_by("-n")[:10]
     )
     report.recent_misses = list(events.filter(close_match=False).exclude(photo="").order_by("-created_at")[:12])
+    report.unsold_labels = list(
+        events.filter(close_match=False, photo_label__isnull=False).order_by().values_list("photo_label")
+        .annotate(n=Count("pk")).order_by("-n", "photo_label")[:TOP_LABELS]
+    )
     return report
 
 

@@ -23,8 +23,9 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from visual_search.encoders import load_encoder
-from visual_search.encoders.base import Encoder
+from visual_search.encoders.base import Encoder, l2_normalize
 from visual_search.encoders.heads import apply_head, head_digest, load_head
+from visual_search.encoders.imagenet import ImageLabel
 
 __all__ = ["AdaptedEncoder"]
 
@@ -71,8 +72,22 @@ class AdaptedEncoder(Encoder):
     def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self._apply(self.weights, self.base._embed_batch(images))
 
+    @property
+    def describes(self) -> bool:  # type: ignore[override]
+        """Whether the base encoder names what it sees: the head leaves the base's features intact."""
+        return self.base.describes
+
+    def embed_with_features(
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The adapted vectors and the base encoder's raw features (what its classifier reads), one pass."""
+        features = self._in_batches(self.base._embed_batch, images, self.base.dimensions, batch_size)
+        return self._checked(l2_normalize(self._apply(self.weights, features)), len(images)), features
+
+    def describe(self, features: np.ndarray, *, top: int = 1) -> list[list[ImageLabel]]:
+        """The base encoder's ImageNet classes for its ``features`` (from ``embed_with_features``)."""
+        return self.base.describe(features, top=top)
+
     def project(self, base_vectors: np.ndarray) -> np.ndarray:
         """Adapted vectors from the base encoder's stored vectors, without touching the images."""
-        from visual_search.encoders.base import l2_normalize  # noqa: PLC0415
-
         return l2_normalize(self._apply(self.weights, base_vectors))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from visual_search.images import to_rgb
+
+if TYPE_CHECKING:
+    from visual_search.encoders.imagenet import ImageLabel
 
 __all__ = ["Encoder", "center_crop_resize", "l2_normalize", "to_batch"]
 
@@ -31,6 +34,8 @@ class Encoder(abc.ABC):
     #: ``benchmarks/similarity_floor.py``; ``VISUAL_SEARCH["SIMILARITY_FLOOR"]`` overrides both.
     #: 0.55 was measured for EfficientNet-Lite0 (the default encoder); other spaces need their own run.
     similarity_floor: float = 0.55
+    #: Whether ``describe()`` names what an image shows (an ImageNet classifier on this encoder's features).
+    describes: bool = False
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -64,8 +69,28 @@ class Encoder(abc.ABC):
 
     def embed(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
         """Return an ``(len(images), dimensions)`` float32 array of unit-length rows."""
-        vectors = l2_normalize(self._in_batches(self._embed_batch, images, self.dimensions, batch_size))
-        if vectors.shape != (len(images), self.dimensions):
+        return self.embed_with_features(images, batch_size=batch_size)[0]
+
+    def embed_with_features(
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``embed()``'s vectors and, from the same forward pass, the features ``describe()`` reads.
+
+        Here the raw rows the vectors are normalised from; an encoder whose vectors are not what
+        its classifier reads (an adapted head) returns what the classifier reads instead.
+        """
+        features = self._in_batches(self._embed_batch, images, self.dimensions, batch_size)
+        return self._checked(l2_normalize(features), len(images)), features
+
+    def describe(self, features: np.ndarray, *, top: int = 1) -> list[list[ImageLabel]]:
+        """The ``top`` ImageNet classes of each row of ``features`` (from ``embed_with_features``).
+
+        An encoder without a classifier (``describes`` False) names nothing: an empty list per row.
+        """
+        return [[] for _ in range(len(features))]
+
+    def _checked(self, vectors: np.ndarray, count: int) -> np.ndarray:
+        if vectors.shape != (count, self.dimensions):
             raise RuntimeError(f"{self!r} produced vectors of shape {vectors.shape}.")
         return vectors
 

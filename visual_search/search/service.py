@@ -12,6 +12,7 @@ results into what a page or the API shows with ``visual_search.search.results``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from django.db.models import Model, QuerySet, Subquery
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder
+from visual_search.encoders.imagenet import ImageLabel
 from visual_search.images import difference_hash, open_image
 from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
@@ -292,7 +294,10 @@ def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
     """Validate and embed one query image (PIL image, bytes or a file).
 
     A ``trace`` dict receives ``decode_ms``, ``embed_ms``, the photo's ``photo_hash``
-    (a 64-bit difference hash) and ``photo`` (its storage name, when query photos are kept).
+    (a 64-bit difference hash) and ``photo`` (its storage name, when query photos are kept);
+    with an encoder that ``describes`` what it sees, also ``describe_photo``: a function
+    giving the photo's top ImageNet class (``ImageLabel``) from the features this pass
+    computed, for a caller that wants it (the search log, when nothing close was found).
     """
     from PIL import Image  # noqa: PLC0415
 
@@ -303,11 +308,28 @@ def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
         image = open_image(image, target_size=query_decode_size(encoder))
     decoded = time.perf_counter()
     kept = query_photos.keep(image)  # only when QUERY_PHOTO_RETENTION_DAYS is set, re-encoded, server-named
-    vector = encoder.embed([image])[0]
+    vector, features = _embed_one(encoder, image)
     if trace is not None:
         trace.update(decode_ms=(decoded - started) * 1000, embed_ms=(time.perf_counter() - decoded) * 1000,
                       photo=kept or "", photo_hash=difference_hash(image))
+        if features is not None:
+            # Not computed here: a matrix product the caller runs only if it wants the name.
+            trace["describe_photo"] = functools.partial(_top_label, encoder, features)
     return vector
+
+
+def _embed_one(encoder: Encoder, image) -> tuple[np.ndarray, np.ndarray | None]:
+    """The photo's vector and, from an encoder that ``describes``, the features its classifier reads."""
+    if encoder.describes:
+        vectors, features = encoder.embed_with_features([image])
+        return vectors[0], features
+    return encoder.embed([image])[0], None
+
+
+def _top_label(encoder: Encoder, features: np.ndarray) -> ImageLabel | None:
+    """The most probable ImageNet class of the one photo whose ``features`` these are."""
+    [labels] = encoder.describe(features, top=1)
+    return labels[0] if labels else None
 
 
 def search_by_image(
@@ -332,7 +354,10 @@ def warm_up() -> None:
     from django.db import DatabaseError  # noqa: PLC0415
     from PIL import Image  # noqa: PLC0415
 
-    vector = get_search_encoder().embed([Image.new("RGB", (256, 256), (128, 128, 128))])[0]
+    encoder = get_search_encoder()
+    vector, features = _embed_one(encoder, Image.new("RGB", (256, 256), (128, 128, 128)))
+    if features is not None:
+        encoder.describe(features)  # reads its ImageNet layer now, not on the first photo nothing matches
     try:
         search_by_vector(vector, k=1)  # the query path too: connection, pgvector types, plans
     except DatabaseError:
