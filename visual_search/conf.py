@@ -94,14 +94,23 @@ DEFAULTS: dict[str, Any] = {
     # and after an encoder switch. False leaves it to `manage.py visual_search_calibrate`.
     "CALIBRATE_AUTOMATICALLY": True,
     # Phone-like views of catalogue images embedded per calibration (crop, scale, rotation, blur, JPEG,
-    # light, busy background): more is steadier and costs encoder time (about 1 s per 100 on 2 cores, Lite0).
-    "CALIBRATION_VIEWS": 700,
+    # light, busy background): more is steadier and costs encoder time (about 1 s per 100 on 2 cores, Lite0);
+    # at 700 the floor moved by 0.03 between draws on the demo, at 2,000 by 0.016.
+    "CALIBRATION_VIEWS": 2000,
     # Most catalogue images one calibration reads (a random sample beyond it), so it stays bounded in memory.
     "CALIBRATION_MAX_IMAGES": 20_000,
     # The share of searches assumed to be for things the shop does not sell: the prior of the calibration.
     # Lower says "close match" more often (fewer right answers called "no close match", more wrong ones let
     # through); docs/evaluation.md measures 0.1-0.5 on the demo catalogue.
     "CALIBRATION_NOT_SOLD_SHARE": 0.25,
+    # At most this share of the catalogue's phone-like "another item of a kind we sell" queries may fall under
+    # the floor: where the prior would put the floor higher, the calibration lowers the prior until it does
+    # not. None: the prior alone decides.
+    "CALIBRATION_MISS_RATE": 0.03,
+    # The content check: this share of phone-like views of the catalogue may fail it (the ImageNet classes
+    # the catalogue shows get too little of a photo's probability); a photo that fails gets no close match.
+    # None turns the check off.
+    "CALIBRATION_CONTENT_MISS_RATE": 0.01,
     # Below this best confidence the search page says "We don't seem to sell this" rather than showing the
     # closest items as such. Between it and one half: "Closest items we have".
     "LOW_CONFIDENCE": 0.2,

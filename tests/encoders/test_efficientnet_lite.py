@@ -78,6 +78,24 @@ def test_imagenet_ground_truth(any_variant):
     assert logits[1].argmax() == ESPRESSO
 
 
+def test_embed_with_content_gives_the_same_vectors_and_the_classifier_of_the_same_pass(lite0):
+    images = [photo("chelsea"), photo("coffee")]
+    vectors, probabilities = lite0.embed_with_content(images)
+    np.testing.assert_allclose(vectors, lite0.embed(images), atol=1e-5)
+    assert probabilities.shape == (2, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    # The same answer as the Keras classifier, from the TF Lite pass's pooled features.
+    assert probabilities[0].argmax() in (TABBY, TIGER_CAT, EGYPTIAN_CAT)
+    assert probabilities[1].argmax() == ESPRESSO
+    np.testing.assert_allclose(np.log(probabilities[1]) - np.log(probabilities[1]).mean(),
+                               (logits := lite0.classify(images[1:])[0]) - logits.mean(), atol=2e-2)
+
+
+def test_gem_pooling_has_no_classifier_to_give():
+    encoder = EfficientNetLiteEncoder(pooling="gem")
+    assert encoder.class_probabilities(np.ones((1, 1280), np.float32)) is None
+
+
 @pytest.mark.parametrize("variant, size", [("lite0", 224), ("lite2", 260)])
 def test_every_checkpoint_tensor_is_used_with_its_shape(variant, size):
     state = load_state_dict(EfficientNetLiteEncoder(variant=variant).checkpoint_path())

@@ -23,7 +23,7 @@ from visual_search.quality.calibration import calibrate
 
 DATASET = Path(ROOT.parent / "shared" / "datasets" / "clothing-small")
 #: Every SLICE-th photo of the test split: 62 of 372, every class.
-SLICE = 6
+SLICE = 1
 OFF_CATALOGUE = (
     "chelsea", "coffee", "rocket", "astronaut", "camera", "horse", "moon", "coins", "clock", "brick", "grass",
     "gravel", "hubble_deep_field", "immunohistochemistry", "colorwheel", "page", "text", "logo", "retina",
@@ -31,7 +31,7 @@ OFF_CATALOGUE = (
 #: What this test holds the calibration to, with room for a few photos of numeric drift on another machine
 #: (docs/evaluation.md: on this slice 11 of 62 held-out photos told "no close match", 18 of 19 off-catalogue
 #: photos flagged). The issue's goal is at most 5% missed and at least 90% flagged; the first is not reached.
-MAX_MISSED = 0.25
+MAX_MISSED = 0.05
 MIN_FLAGGED = 0.9
 
 pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not (DATASET / "test").is_dir(), reason=f"{DATASET} absent")]

@@ -88,6 +88,10 @@ class AdaptedEncoder(Encoder):
         """The base encoder's ImageNet classes for its ``features`` (from ``embed_with_features``)."""
         return self.base.describe(features, top=top)
 
+    def class_probabilities(self, features: np.ndarray) -> np.ndarray | None:
+        """The base encoder's ImageNet class probabilities for its ``features``."""
+        return self.base.class_probabilities(features)
+
     def project(self, base_vectors: np.ndarray) -> np.ndarray:
         """Adapted vectors from the base encoder's stored vectors, without touching the images."""
         return l2_normalize(self._apply(self.weights, base_vectors))

@@ -94,6 +94,21 @@ class Encoder(abc.ABC):
             raise RuntimeError(f"{self!r} produced vectors of shape {vectors.shape}.")
         return vectors
 
+    def embed_with_content(
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``embed()``'s vectors and, from the same pass, ``class_probabilities`` of each image (or None)."""
+        vectors, features = self.embed_with_features(images, batch_size=batch_size)
+        return vectors, self.class_probabilities(features)
+
+    def class_probabilities(self, features: np.ndarray) -> np.ndarray | None:
+        """``(n, 1000)`` ImageNet class probabilities of rows of ``features`` (from ``embed_with_features``).
+
+        None from an encoder without a classifier. The calibration's content check reads them
+        (``search/confidence.py``).
+        """
+        return None
+
     def _in_batches(
         self,
         function: Callable[[Sequence[Image.Image]], np.ndarray],

@@ -295,6 +295,9 @@ class EfficientNetLiteEncoder(PreparedPixels, Encoder):
             return super().describe(features, top=top)
         return self.imagenet_classifier().describe(features, top=top)
 
+    def class_probabilities(self, features: np.ndarray) -> np.ndarray | None:
+        return self.imagenet_classifier().probabilities(features) if self.describes else None
+
     def imagenet_classifier(self) -> ImageNetClassifier:
         """The checkpoint's ImageNet layer (``_fc``) in numpy, read once, on first use."""
         if self._classifier is None:

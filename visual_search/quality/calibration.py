@@ -16,7 +16,16 @@ whose answer is known:
 in-catalogue kinds share the rest, and an isotonic regression
 (pool-adjacent-violators, in numpy) maps the best result's cosine similarity to
 the probability that it is a positive. The floor is where that probability
-reaches one half. Pictures from outside the catalogue are never used.
+reaches one half, but never above the score that ``CALIBRATION_MISS_RATE`` of
+the phone-like "another item of a kind we sell" queries fall under: where the
+prior would put it higher, the prior is lowered until it does not (the mapping
+shifts by a constant factor on its odds, so it stays monotone and a probability
+under the prior it implies).
+
+The content check (``fit_content_check``): how much a photo's ImageNet classes
+(the network's own classifier, same pass) are the classes the catalogue's photos
+show, with the threshold that ``CALIBRATION_CONTENT_MISS_RATE`` of the phone-like
+views fall under. Pictures from outside the catalogue are never used.
 ``calibrate()`` stores the result per encoder (a ``Calibration`` row);
 ``current_calibrator()`` serves it.
 """
@@ -26,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +44,7 @@ from visual_search.quality.phone_views import VIEW_KINDS, embed_views, phone_vie
 
 # What searches read lives in the search layer; re-exported here beside what fits it.
 from visual_search.search.confidence import (
+    CONTENT_FLOOR,
     MATCH_CONFIDENCE,
     Calibrator,
     clear_cache,
@@ -122,9 +132,12 @@ class Fit:
     expected_calibration_error: float  # of mappings fitted on one half of the queries, read on the other
     reliability: list[dict[str, float]]
     rates: dict[str, float] = field(default_factory=dict)  # what the floor does to each kind of query
+    prior: dict[str, float | None] = field(default_factory=dict)  # the not-sold share asked for and implied
+    content: dict[str, Any] = field(default_factory=dict)  # the content check, as stored
 
     def as_dict(self) -> dict[str, Any]:
-        return {"queries": self.queries, "positives": self.positives, "rates": self.rates,
+        return {"queries": self.queries, "positives": self.positives, "rates": self.rates, "prior": self.prior,
+                "content": self.content,
                 "expected_calibration_error": self.expected_calibration_error, "reliability": self.reliability}
 
 
@@ -203,6 +216,61 @@ def _weighted(scored: dict[str, tuple[np.ndarray, np.ndarray]], not_sold_share: 
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
+#: The in-catalogue queries most like a shopper's photo of something the shop sells, best first: the
+#: miss-rate cap is read on the first kind present.
+SHOPPER_KINDS = ("same_kind_view", "other_photo", "same_kind")
+
+
+def miss_rate_cap(scored: dict[str, tuple[np.ndarray, np.ndarray]], miss_rate: float | None) -> float | None:
+    """The score that ``miss_rate`` of the shopper-like in-catalogue queries fall under (None: no cap).
+
+    Read on all of them, right or wrong: a shopper told "no close match" for a kind the shop sells is
+    a miss whatever the best result was.
+    """
+    if miss_rate is None:
+        return None
+    for kind in SHOPPER_KINDS:
+        scores = scored.get(kind, (np.zeros(0), None))[0]
+        if len(scores) >= 20:
+            return float(np.quantile(scores, float(miss_rate)))
+    return None
+
+
+def shift_prior(calibrator: Calibrator, cap: float) -> tuple[Calibrator, float]:
+    """``calibrator`` with its odds scaled so that confidence reaches one half at ``cap``, and the factor.
+
+    Scaling the odds by a constant is what a lower prior does to a posterior: the mapping keeps its
+    order and the floor moves down to ``cap``.
+    """
+    at_cap = float(np.clip(calibrator.confidence(cap), 1e-6, 1 - 1e-6))
+    factor = (1.0 - at_cap) / at_cap * MATCH_CONFIDENCE / (1.0 - MATCH_CONFIDENCE)
+    ys = np.asarray(calibrator.confidences, np.float64)
+    shifted = factor * ys / (factor * ys + (1.0 - ys))
+    # Knots are where the fit bends; the cap lies between two of them: add it so the floor lands on it.
+    xs = np.append(calibrator.scores, cap)
+    ys = np.append(shifted, MATCH_CONFIDENCE)
+    order = np.argsort(xs, kind="stable")
+    return Calibrator.from_knots(xs[order], np.maximum.accumulate(ys[order]), encoder=calibrator.encoder), factor
+
+
+def fit_content_check(catalogue: np.ndarray | None, views: np.ndarray | None, miss_rate: float | None,
+                      ) -> dict[str, Any]:
+    """The content check, from ImageNet class probabilities of catalogue photos and of phone-like views.
+
+    The catalogue's profile is its photos' mean class probability; a photo's score is the log share
+    its classes have in that profile, weighted by its own probabilities (a negative cross-entropy:
+    high when it shows what the catalogue shows). The threshold is the score ``miss_rate`` of the
+    views fall under. Returns ``{"log_profile", "threshold", "miss_rate"}``, or ``{}`` when there is
+    nothing to fit (no classifier, the check turned off, fewer than 50 views).
+    """
+    if miss_rate is None or catalogue is None or views is None or len(views) < 50 or not len(catalogue):
+        return {}
+    log_profile = np.log(np.asarray(catalogue, np.float64).mean(axis=0) + CONTENT_FLOOR)
+    shown = np.asarray(views, np.float64) @ log_profile
+    return {"log_profile": [round(float(v), 4) for v in log_profile],
+            "threshold": float(np.quantile(shown, float(miss_rate))), "miss_rate": float(miss_rate)}
+
+
 def fit_calibration(
     vectors: np.ndarray,
     products: Sequence[Any],
@@ -212,14 +280,21 @@ def fit_calibration(
     view_sources: np.ndarray | None = None,
     max_queries: int = 4000,
     not_sold_share: float = 0.25,
+    miss_rate: float | None = None,
+    view_probabilities: np.ndarray | None = None,
+    catalogue_probabilities: np.ndarray | None = None,
+    content_miss_rate: float | None = None,
     seed: int = 0,
     encoder: str = "",
 ) -> Fit:
     """Fit the similarity -> confidence mapping of one catalogue (rows of unit vectors, one per image).
 
     ``view_vectors`` are embedded phone-like views of the rows ``view_sources``. ``not_sold_share`` is
-    the share of searches assumed to be for things the shop does not sell (the prior). Raises
-    ``CalibrationError`` with fewer than two categories.
+    the share of searches assumed to be for things the shop does not sell (the prior); ``miss_rate``
+    caps the floor (module docstring). ``catalogue_probabilities`` and ``view_probabilities`` (ImageNet
+    class probabilities of catalogue photos and of the views, from ``Encoder.embed_with_content``) fit
+    the content check at ``content_miss_rate``. Both guards are off by default here; ``calibrate()``
+    turns them on from the settings. Raises ``CalibrationError`` with fewer than two categories.
     """
     vectors = np.asarray(vectors, np.float32)
     products = np.asarray([str(p) for p in products])
@@ -241,7 +316,16 @@ def fit_calibration(
     scored = _merge(*parts)
     x, y, w = _weighted(scored, not_sold_share)
     calibrator = Calibrator.from_knots(*isotonic(x, y, w), encoder=encoder)
-    ece, diagram = _held_out_reliability(scored, rng, not_sold_share)
+    cap, implied = miss_rate_cap(scored, miss_rate), not_sold_share
+    uncapped = calibrator.floor
+    if cap is not None and cap < uncapped:
+        calibrator, factor = shift_prior(calibrator, cap)
+        implied = _implied_share(not_sold_share, factor)
+    content = fit_content_check(catalogue_probabilities, view_probabilities, content_miss_rate)
+    if content:
+        calibrator = replace(calibrator, content_profile=tuple(content["log_profile"]),
+                             content_threshold=content["threshold"])
+    ece, diagram = _held_out_reliability(scored, rng, not_sold_share, miss_rate)
     floor = calibrator.floor
     rates = {f"{kind}_below_floor": float((s < floor).mean()) for kind, (s, _) in scored.items() if len(s)}
     return Fit(
@@ -249,10 +333,14 @@ def fit_calibration(
         queries={kind: int(len(s)) for kind, (s, _) in scored.items()},
         positives={kind: float(r.mean()) for kind, (s, r) in scored.items() if len(s) and kind != "other_kind"},
         expected_calibration_error=ece, reliability=diagram, rates=rates,
+        prior={"not_sold_share": not_sold_share, "implied_not_sold_share": round(implied, 4),
+               "miss_rate": miss_rate, "floor_without_cap": round(uncapped, 4),
+               "cap": None if cap is None else round(cap, 4)},
+        content=content,
     )
 
 
-def _held_out_reliability(scored, rng: np.random.Generator, not_sold_share: float,
+def _held_out_reliability(scored, rng: np.random.Generator, not_sold_share: float, miss_rate: float | None = None,
                           ) -> tuple[float, list[dict[str, float]]]:
     """Expected calibration error and reliability rows of mappings fitted on one half, read on the other."""
     conf, outcome, weight = [], [], []
@@ -264,12 +352,24 @@ def _held_out_reliability(scored, rng: np.random.Generator, not_sold_share: floa
         if "other_kind" not in scored or len(scored) < 2:
             break
         mapping = Calibrator.from_knots(*isotonic(*_weighted(fit_part, not_sold_share)))
-        x, y, w = _weighted(test_part, not_sold_share)
+        cap = miss_rate_cap(fit_part, miss_rate)
+        if cap is not None and cap < mapping.floor:
+            mapping, factor = shift_prior(mapping, cap)
+        else:
+            factor = 1.0
+        # Read under the prior the mapping implies, so the error measures the mapping and not the prior.
+        x, y, w = _weighted(test_part, _implied_share(not_sold_share, factor))
         conf.append(mapping.confidence(x)), outcome.append(y), weight.append(w)
     if not conf:
         return float("nan"), []
     c, o, w = np.concatenate(conf), np.concatenate(outcome), np.concatenate(weight)
     return expected_calibration_error(c, o, w), reliability(c, o, w)
+
+
+def _implied_share(not_sold_share: float, factor: float) -> float:
+    """The not-sold share under which a mapping fitted at ``not_sold_share`` has its odds scaled by ``factor``."""
+    odds = not_sold_share / max(1.0 - not_sold_share, 1e-9)
+    return float(odds / factor / (1.0 + odds / factor))
 
 
 # ---------------------------------------------------------------------------- the stored calibration
@@ -347,7 +447,7 @@ def calibrate(encoder=None, *, views: int | None = None, max_images: int | None 
         encoder, int(max_images or vs_settings.CALIBRATION_MAX_IMAGES), seed)
     if len(vectors) < 4:
         raise CalibrationError(f"Only {len(vectors)} ready vectors under {encoder.id}: embed the catalogue first.")
-    view_vectors = view_sources = None
+    view_vectors = view_sources = view_probabilities = catalogue_probabilities = None
     if views:
         rng = np.random.default_rng(seed)
         wanted = np.unique(rng.integers(0, len(vectors), min(views, len(vectors) * len(VIEW_KINDS))))
@@ -355,10 +455,27 @@ def calibrate(encoder=None, *, views: int | None = None, max_images: int | None 
         images, rows = _catalogue_images(products, keys, wanted, encoder.decode_size)
         if images:
             say(f"Embedding {views} phone-like views with {encoder.id}...")
-            view_vectors, picked = embed_views(images, lambda batch: encoder.embed(batch), views, seed=seed)
+            seen: list[np.ndarray] = []
+
+            def embed(batch):
+                vectors, probabilities = encoder.embed_with_content(batch)
+                if probabilities is not None:
+                    seen.append(probabilities)
+                return vectors
+
+            view_vectors, picked = embed_views(images, embed, views, seed=seed)
             view_sources = np.asarray(rows)[picked]
+            if seen:
+                view_probabilities = np.concatenate(seen)
+                say(f"Classifying {len(images)} catalogue images for the content check...")
+                catalogue_probabilities = np.concatenate(
+                    [encoder.embed_with_content(images[i:i + 32])[1] for i in range(0, len(images), 32)])
     fit = fit_calibration(vectors, products, categories, view_vectors=view_vectors, view_sources=view_sources,
-                          not_sold_share=float(vs_settings.CALIBRATION_NOT_SOLD_SHARE), seed=seed, encoder=encoder.id)
+                          not_sold_share=float(vs_settings.CALIBRATION_NOT_SOLD_SHARE),
+                          miss_rate=_optional_float(vs_settings.CALIBRATION_MISS_RATE),
+                          view_probabilities=view_probabilities, catalogue_probabilities=catalogue_probabilities,
+                          content_miss_rate=_optional_float(vs_settings.CALIBRATION_CONTENT_MISS_RATE),
+                          seed=seed, encoder=encoder.id)
     named = [c for c in categories if c is not None]
     row = Calibration.objects.create(
         encoder=encoder.id, encoder_version=str(encoder.version), images=len(vectors),
@@ -370,6 +487,10 @@ def calibrate(encoder=None, *, views: int | None = None, max_images: int | None 
     )
     clear_cache()
     return row
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _finite(value: float) -> float | None:

@@ -5,12 +5,17 @@
 switches) and stores it as a ``Calibration`` row; this module serves it to
 searches: ``current_calibrator()`` for the encoder searches answer from, or a
 logistic around the encoder's own floor until a calibration exists.
+
+A calibration also holds a content check for photos: the ImageNet classes the
+catalogue's own photos show, as a profile. A query photo whose classes are rare
+in it (a rocket asked of a clothes shop) gets no close match, whatever its best
+similarity: ``Calibrator.content_cap()``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +31,9 @@ MATCH_CONFIDENCE = 0.5
 CACHE_SECONDS = 30.0
 #: Without a stored calibration: confidence is a logistic around the encoder's floor, this wide.
 FALLBACK_WIDTH = 0.05
+#: Added to every class's share of the catalogue's profile before its log: a class the catalogue's
+#: photos never show counts as a tenth of a uniform share, not as impossible.
+CONTENT_FLOOR = 1e-4
 
 
 def implied_floor(xs: np.ndarray, ys: np.ndarray, level: float = MATCH_CONFIDENCE) -> float:
@@ -51,11 +59,29 @@ class Calibrator:
     floor: float
     calibrated: bool = True
     encoder: str = ""
+    #: The content check: the log share of each ImageNet class in the catalogue's photos, and the
+    #: least a photo of something the shop sells scores on it (None: no check).
+    content_profile: tuple[float, ...] = ()
+    content_threshold: float | None = None
 
     def confidence(self, score: float | np.ndarray) -> Any:
         """Confidence in [0, 1] for one score or an array; never lower for a higher score."""
         value = np.clip(np.interp(score, self.scores, self.confidences), 0.0, 1.0)
         return float(value) if np.ndim(value) == 0 else value
+
+    def content_cap(self, probabilities: np.ndarray | None) -> float:
+        """The most confidence a query photo may get, from its ImageNet class ``probabilities``.
+
+        1.0 when it passes the check (or there is none); under it, ``MATCH_CONFIDENCE`` times the
+        ratio of the photo's (geometric mean) share in the profile to the threshold's, so a photo of
+        nothing the catalogue shows reads as "not sold" and a near miss as "closest items".
+        """
+        if self.content_threshold is None or probabilities is None or len(self.content_profile) != len(probabilities):
+            return 1.0
+        shown = float(np.asarray(probabilities, np.float64) @ np.asarray(self.content_profile, np.float64))
+        if shown >= self.content_threshold:
+            return 1.0
+        return MATCH_CONFIDENCE * float(np.exp(shown - self.content_threshold))
 
     @classmethod
     def from_knots(cls, xs: np.ndarray, ys: np.ndarray, **kwargs: Any) -> Calibrator:
@@ -92,10 +118,12 @@ def stored_calibrator(encoder) -> Calibrator | None:
         row = rows.order_by("-created_at", "-pk").first()
     except DatabaseError:  # not migrated yet: uncalibrated
         row = None
-    calibrator = (
-        Calibrator(tuple(row.scores), tuple(row.confidences), float(row.floor), True, row.encoder)
-        if row is not None else None
-    )
+    calibrator = None
+    if row is not None:
+        content = (row.details or {}).get("content") or {}
+        calibrator = Calibrator(tuple(row.scores), tuple(row.confidences), float(row.floor), True, row.encoder,
+                                content_profile=tuple(content.get("log_profile") or ()),
+                                content_threshold=content.get("threshold"))
     _cache[key] = (time.monotonic(), calibrator)
     return calibrator
 
@@ -110,8 +138,7 @@ def current_calibrator(encoder=None) -> Calibrator:
     calibrator = stored_calibrator(encoder) or Calibrator.fallback(float(encoder.similarity_floor), encoder.id)
     configured = vs_settings.SIMILARITY_FLOOR
     if configured is not None:
-        calibrator = Calibrator(calibrator.scores, calibrator.confidences, float(configured), calibrator.calibrated,
-                                calibrator.encoder)
+        calibrator = replace(calibrator, floor=float(configured))
     return calibrator
 
 

@@ -182,7 +182,7 @@ def build_result_page(
     ceiling = 1.0
     for r in results:
         # Results come best first; the running minimum keeps that true of confidence whatever ties do.
-        ceiling = min(ceiling, calibrator.confidence(r.score))
+        ceiling = min(ceiling, calibrator.confidence(r.score), r.content)
         shown = displays.get(r.product.pk) or ProductDisplay(title=str(r.product))
         items.append(
             ResultItem(
@@ -195,7 +195,8 @@ def build_result_page(
                 in_stock=shown.in_stock,
                 score=r.score,
                 distance=r.distance,
-                relevance=relevance(r.score, floor),
+                # A photo unlike anything the catalogue shows is no match at any score.
+                relevance=relevance(r.score, floor) if r.content >= 1.0 else "not_close",
                 matched_image=r.image_key,
                 confidence=round(float(ceiling), 4),
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -31,6 +31,7 @@ from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
 from visual_search.models import ProductImageEmbedding
 from visual_search.search import query_photos, routing
+from visual_search.search.confidence import current_calibrator
 from visual_search.timeouts import set_local_timeouts
 
 #: pgvector refuses a larger hnsw.ef_search; iterative scans still return more rows.
@@ -47,6 +48,9 @@ class SearchResult:
     product: Model
     distance: float
     image_key: str
+    #: The most confidence the query allows (``Calibrator.content_cap``): below 1 for a photo unlike
+    #: anything the catalogue shows.
+    content: float = 1.0
 
     @property
     def score(self) -> float:
@@ -290,11 +294,26 @@ def query_decode_size(encoder: Encoder | None = None) -> int:
     return (encoder or get_search_encoder()).decode_size
 
 
-def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
-    """Validate and embed one query image (PIL image, bytes or a file).
+@dataclass(frozen=True)
+class QueryEmbedding:
+    """A query photo's vector, and the most confidence what it shows allows (``Calibrator.content_cap``)."""
 
-    A ``trace`` dict receives ``decode_ms``, ``embed_ms``, the photo's ``photo_hash``
-    (a 64-bit difference hash) and ``photo`` (its storage name, when query photos are kept);
+    vector: np.ndarray
+    content: float = 1.0
+
+
+def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
+    """Validate and embed one query image (PIL image, bytes or a file); ``embed_query`` for the rest."""
+    return embed_query(image, trace=trace).vector
+
+
+def embed_query(image, *, trace: dict | None = None) -> QueryEmbedding:
+    """Validate and embed one query image (PIL image, bytes or a file), and check what it shows.
+
+    The calibration's content check (``Calibrator.content_cap``) reads the ImageNet class
+    probabilities of the same pass, where the encoder has a classifier.
+    A ``trace`` dict receives ``decode_ms``, ``embed_ms``, ``content`` (that cap), the photo's
+    ``photo_hash`` (a 64-bit difference hash) and ``photo`` (its storage name, when query photos are kept);
     with an encoder that ``describes`` what it sees, also ``describe_photo``: a function
     giving the photo's top ImageNet class (``ImageLabel``) from the features this pass
     computed, for a caller that wants it (the search log, when nothing close was found).
@@ -309,13 +328,15 @@ def embed_query_image(image, *, trace: dict | None = None) -> np.ndarray:
     decoded = time.perf_counter()
     kept = query_photos.keep(image)  # only when QUERY_PHOTO_RETENTION_DAYS is set, re-encoded, server-named
     vector, features = _embed_one(encoder, image)
+    probabilities = None if features is None else encoder.class_probabilities(features)
+    content = current_calibrator(encoder).content_cap(None if probabilities is None else probabilities[0])
     if trace is not None:
         trace.update(decode_ms=(decoded - started) * 1000, embed_ms=(time.perf_counter() - decoded) * 1000,
-                      photo=kept or "", photo_hash=difference_hash(image))
+                      photo=kept or "", photo_hash=difference_hash(image), content=content)
         if features is not None:
             # Not computed here: a matrix product the caller runs only if it wants the name.
             trace["describe_photo"] = functools.partial(_top_label, encoder, features)
-    return vector
+    return QueryEmbedding(vector, content)
 
 
 def _embed_one(encoder: Encoder, image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -341,7 +362,13 @@ def search_by_image(
     trace: dict | None = None,
 ) -> list[SearchResult]:
     """Products whose images look like ``image``; raises ``InvalidImage`` for a bad upload."""
-    return search_by_vector(embed_query_image(image, trace=trace), k, filters, using=using, trace=trace)
+    query = embed_query(image, trace=trace)
+    return with_content(search_by_vector(query.vector, k, filters, using=using, trace=trace), query.content)
+
+
+def with_content(results: list[SearchResult], content: float) -> list[SearchResult]:
+    """``results`` carrying the query's content cap."""
+    return results if content >= 1.0 else [replace(r, content=content) for r in results]
 
 
 def warm_up() -> None:

@@ -22,7 +22,7 @@ from django.db.models import Value
 from visual_search.adapters import ProductAdapter, get_adapter
 from visual_search.conf import vs_settings
 from visual_search.search.confidence import Calibrator
-from visual_search.search.service import SearchResult, embed_query_image, search_by_vector
+from visual_search.search.service import SearchResult, embed_query, search_by_vector, with_content
 
 #: Reciprocal rank fusion's constant (Cormack et al. 2009): dampens the weight of the very top ranks.
 RRF_K = 60
@@ -98,7 +98,8 @@ def search_by_image_and_text(
     """Products that look like ``image`` and match the words ``q``, fused by rank; visual scores kept."""
     k = min(int(k or vs_settings.DEFAULT_RESULTS), int(vs_settings.MAX_RESULTS))
     words = [product.pk for product, _ in rank_by_text(q, FUSION_CANDIDATES, filters, using=using)]
-    vector = embed_query_image(image, trace=trace)
+    query = embed_query(image, trace=trace)
+    vector = query.vector
     looks = search_by_vector(vector, max(k, FUSION_CANDIDATES), filters, using=using, trace=trace)
     by_pk = {r.product.pk: r for r in looks}
     missing = [pk for pk in words if pk not in by_pk]
@@ -106,4 +107,4 @@ def search_by_image_and_text(
         extra = search_by_vector(vector, len(missing), {**(filters or {}), "pk__in": missing}, using=using)
         by_pk.update((r.product.pk, r) for r in extra)
     order = fuse([[r.product.pk for r in looks], words], k)
-    return [by_pk[pk] for pk in order if pk in by_pk]
+    return with_content([by_pk[pk] for pk in order if pk in by_pk], query.content)
