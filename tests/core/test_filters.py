@@ -104,6 +104,25 @@ def test_the_exact_path_ranks_only_the_filtered_products_without_the_index(vecto
     assert any(EXACT in s for s in sql) and not any(WALK in s for s in sql)
 
 
+def test_the_exact_path_looks_the_filtered_products_up_by_pk(vector_catalogue, thumbnail_encoder):
+    """The filter's pks are collected once into an array and looked up by product_id: given the
+    filter as a plain `IN (subquery)`, the planner cannot size it and reads every product first."""
+    products, vectors = vector_catalogue(60, categories={"rare": 3, "common": 57})
+    build_index(thumbnail_encoder)
+    with CaptureQueriesContext(connection) as queries:
+        results = search_by_vector(vectors[10], k=5, filters={"category__slug": "rare"})
+    assert [r.product.pk for r in results] == sorted(
+        [p.pk for p in products[:3]], key=lambda pk: -float(vectors[pk - products[0].pk] @ vectors[10])
+    )
+    ranking = [q["sql"] for q in queries.captured_queries if EXACT in q["sql"]]
+    assert len(ranking) == 1 and "unnest(ARRAY(SELECT" in ranking[0]
+    with connection.cursor() as cursor:  # the plan: the array once, then one index lookup per pk
+        cursor.execute("EXPLAIN " + ranking[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "InitPlan" in plan and "Seq Scan on visual_search_productimageembedding" not in plan
+    assert search_by_vector(vectors[10], k=5, filters={"category__slug": "none-such"}) == []
+
+
 def test_api_filters(api_client, vector_catalogue):
     products, _ = vector_catalogue(40, categories={"shirt": 20, "dress": 20})
     url = f"/api/v1/products/{products[0].pk}/similar/"
