@@ -38,6 +38,14 @@ HNSW_EF_SEARCH_MAX = 1000
 #: Most images a single product contributes as queries in ``similar_products``.
 MAX_QUERY_IMAGES = 8
 
+#: Planner settings for an exact ranking, transaction-local. It ranks few products (a selective
+#: filter, or a walk that ran dry), so reading a whole table is never the plan wanted; but the
+#: planner cannot size a filter through a join (a category by slug: it assumes a third of the
+#: products) and, at a million products, read all of them for a 1% category: 50-70 of 106-128 ms
+#: (docs/scaling.md). Without sequential scans it starts from the filter's index (9 ms there). A
+#: filter with no index is still read sequentially: that is then the only plan left.
+EXACT_SCAN_OPTIONS = {"enable_seqscan": "off"}
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -135,7 +143,7 @@ def _nearest(
             if not exact:
                 set_hnsw_options(cursor, limit, filtered=bool(filters), using=using)
             else:
-                set_local_timeouts(cursor)
+                set_local_timeouts(cursor, EXACT_SCAN_OPTIONS)
             rows_seen = 0
             for vector in vectors:
                 rows = list(nearest_images(base, vector, encoder, limit, exact=exact))
@@ -190,8 +198,7 @@ def _candidates(products: QuerySet, filters, exclude_pk, *, exact: bool, using: 
         base = base.exclude(product_id=exclude_pk)
     if exact:
         # The filtered pks are collected once into an array (an InitPlan), then each is looked up by
-        # product_id. As a plain `IN (subquery)` the planner cannot size a category filter and, at a
-        # million products, read every product first: 70 of 128 ms for a 1% category (docs/scaling.md).
+        # product_id (see EXACT_SCAN_OPTIONS for how the array itself is read).
         sql, params = products.order_by().values("pk").query.sql_with_params()
         return base.filter(product_id__in=RawSQL(f"SELECT unnest(ARRAY({sql}))", params))
     if filters:
