@@ -112,8 +112,14 @@ def relation_sizes(encoder) -> dict:
     return {"table_bytes": table, "index_bytes": index}
 
 
-def measure_similar(index, categories, queries, ef_search: int) -> list[tuple]:
-    """Rows (filter, share, ours Timing, recall, numpy Timing) for similar_products() at one ef_search."""
+def measure_similar(categories, queries, ef_search: int, *, index=None, truth=None, options=None,
+                    names=("none", "ten", "one")) -> list[tuple]:
+    """Rows (filter, share, ours Timing, recall, numpy Timing or None) for similar_products() at one ef_search.
+
+    Recall is against ``index`` (the numpy baseline, timed on the same queries) when the catalogue
+    fits in memory, else against ``truth`` (filter name to the exact top-k per query, from
+    ``exact_top_blocks``). ``options`` override more VISUAL_SEARCH settings.
+    """
     from django.conf import settings  # noqa: PLC0415
     from django.test.utils import override_settings  # noqa: PLC0415
 
@@ -121,15 +127,61 @@ def measure_similar(index, categories, queries, ef_search: int) -> list[tuple]:
     from visual_search.search.service import similar_products  # noqa: PLC0415
 
     rows = []
-    for name in ("none", "ten", "one"):
+    for name in names:
         filters = None if name == "none" else {"category__slug": name}
         mask = None if name == "none" else categories == name
-        with override_settings(VISUAL_SEARCH={**settings.VISUAL_SEARCH, "HNSW_EF_SEARCH": ef_search}):
+        with override_settings(VISUAL_SEARCH={**settings.VISUAL_SEARCH, "HNSW_EF_SEARCH": ef_search,
+                                              **(options or {})}):
             ours = time_calls(lambda pk: [r.product.pk for r in similar_products(pk, K, filters)], queries)
-        naive = time_calls(lambda pk: index.top(index.vectors[pk - 1], K, mask, exclude=pk), queries)
+        naive = None
+        if index is not None:
+            naive = time_calls(lambda pk: index.top(index.vectors[pk - 1], K, mask, exclude=pk), queries)
+            expected = naive.results
+        else:
+            expected = truth[name]
         share = 1.0 if mask is None else float(mask.mean())
-        rows.append((name, share, ours, recall_at(ours.results, naive.results, K), naive))
+        rows.append((name, share, ours, recall_at(ours.results, expected, K), naive))
     return rows
+
+
+def query_vectors(pks) -> np.ndarray:
+    """The stored (float32) vectors of these products, in their order."""
+    from django.db import connection  # noqa: PLC0415
+    from pgvector.psycopg import register_vector  # noqa: PLC0415
+
+    connection.ensure_connection()
+    register_vector(connection.connection)
+    with connection.connection.cursor() as cursor:
+        rows = dict(cursor.execute("SELECT product_id, embedding FROM visual_search_productimageembedding "
+                                   "WHERE product_id = ANY(%s)", [list(map(int, pks))]).fetchall())
+    return np.stack([np.asarray(rows[int(pk)].to_numpy(), dtype=np.float32) for pk in pks])
+
+
+def warm_cache(encoder) -> dict:
+    """Read the embedding table, the products and the encoder's index from disk into the OS page cache.
+
+    The embedded server has no pg_prewarm (contrib is not in the wheel), so its files are read
+    here; what searches touch then moves into shared_buffers at memory speed. A server with
+    pg_prewarm would run ``SELECT pg_prewarm('<index>')`` instead (docs/operations.md).
+    """
+    from django.db import connection  # noqa: PLC0415
+
+    from visual_search.indexing import vector_index  # noqa: PLC0415
+
+    names = ["visual_search_productimageembedding", "shop_product",
+             vector_index.index_name(encoder.id, encoder.dimensions)]
+    started, total = time.perf_counter(), 0
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW data_directory")
+        data = Path(cursor.fetchone()[0])
+        for name in names:
+            cursor.execute("SELECT pg_relation_filepath(%s)", [name])
+            base = data / cursor.fetchone()[0]
+            for segment in [base, *sorted(base.parent.glob(base.name + ".[0-9]*"))]:
+                with open(segment, "rb", buffering=0) as f:
+                    while chunk := f.read(1 << 24):
+                        total += len(chunk)
+    return {"bytes": total, "seconds": time.perf_counter() - started}
 
 
 def one_megapixel_jpegs(dataset: Path, count: int) -> list[bytes]:
@@ -148,7 +200,7 @@ def one_megapixel_jpegs(dataset: Path, count: int) -> list[bytes]:
 def serve(db: dict, warm: bool, port: int, runtime: str) -> subprocess.Popen:
     """gunicorn on the benchmark database, one worker, with or without the warm-up hook."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.latency_settings", "BENCH_ENCODER_RUNTIME": runtime,
-           "DATABASE_URL": f"postgresql://postgres:@/{DATABASE}?host={db['HOST']}",
+           "DATABASE_URL": f"postgresql://postgres:@/{db['NAME']}?host={db['HOST']}",
            "DJANGO_DEBUG": "false", "GUNICORN_WORKERS": "1", "GUNICORN_BIND": f"127.0.0.1:{port}"}
     config = ["-c", "config/gunicorn.conf.py"] if warm else ["--workers", "1", "--bind", f"127.0.0.1:{port}"]
     return subprocess.Popen([sys.executable, "-m", "gunicorn", *config, "config.wsgi:application"], cwd=ROOT,
@@ -211,29 +263,78 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--json", type=Path, help="write what was measured here too, as JSON")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--database", default=DATABASE, help="the benchmark's own database (created here)")
+    parser.add_argument("--maintenance-work-mem", default="2GB",
+                        help="for the index build: at least the graph (about 3.7 KB a row at 1,280-d, m 32)")
+    parser.add_argument("--parallel-workers", type=int, default=2, help="max_parallel_maintenance_workers")
+    parser.add_argument("--exact-max", default="",
+                        help="EXACT_SEARCH_MAX_PRODUCTS values to compare on the filtered cells (default: the "
+                             "setting's): a filter keeping at most this many products is ranked exactly")
+    parser.add_argument("--warm", action="store_true",
+                        help="read the table and index into the OS page cache before measuring")
+    parser.add_argument("--mix", type=float, default=0.0,
+                        help="move each copy towards a second random photo by up to this share first (0: "
+                             "copies only, the default)")
+    parser.add_argument("--base-count", type=int, default=0,
+                        help="grow only the first N real vectors (0: all): N = scale / 293 gives a 100,000 "
+                             "catalogue the near-duplicate groups of a million")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="with --reuse: keep the loaded catalogue, but build the --hnsw indexes again")
+    parser.add_argument("--hold-max", type=int, default=200_000,
+                        help="largest catalogue held in memory for the timed numpy baseline; above it recall "
+                             "is against an exact pass over the vectors a block at a time, and numpy is not timed")
     args = parser.parse_args()
 
-    db = setup_django()
-    from benchmarks.vectors import ExactIndex, build_index, load_vectors, perturbed_copies  # noqa: PLC0415
+    db = setup_django(args.database)
+    from benchmarks.vectors import (  # noqa: PLC0415
+        ExactIndex, build_index, exact_top_blocks, load_vector_blocks, perturbed_chunks, perturbed_copies,
+    )
     from visual_search.encoders import load_encoder  # noqa: PLC0415
 
     encoder = load_encoder("visual_search.encoders.efficientnet_lite.EfficientNetLiteEncoder",
                            {"variant": "lite0", "pooling": "avg"})
     base = embeddings(args.dataset, encoder)
+    if args.base_count:
+        base = base[:args.base_count]
     rng = np.random.default_rng(args.seed)
-    vectors, sources = perturbed_copies(base, args.scale, args.noise, args.seed)
-    if args.reuse:  # the same seed draws the same categories as the run that loaded them
-        pks, categories = load_products(args.scale, rng, write=False)
-    else:
-        pks, categories = load_products(args.scale, rng)
+    # Categories and queries come from `rng`, the vectors from their own generator: a --reuse run draws the same.
+    pks, categories = load_products(args.scale, rng, write=not args.reuse)
+    record = {
+        "benchmark": "search_latency", "scale": args.scale, "base_vectors": len(base), "noise": args.noise, "mix": args.mix,
+        "seed": args.seed, "base_count": len(base), "k": K, "queries": args.queries, "cpus": os.cpu_count(), "machine": platform.machine(),
+        "load_average_start": os.getloadavg()[0], "database": args.database, "builds": [],
+    }
+    with connection_cursor() as cursor:
+        cursor.execute("SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', "
+                       "'effective_cache_size', 'work_mem', 'max_parallel_maintenance_workers', "
+                       "'max_parallel_workers_per_gather')")
+        record["server_settings"] = {name: f"{value}{' ' + unit if unit else ''}" for name, value, unit in cursor}
+    print(f"server settings: {record['server_settings']}", flush=True)
+    if not args.reuse:
         from visual_search.indexing import vector_index  # noqa: PLC0415
 
         vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
         start = time.perf_counter()
-        load_vectors(pks, vectors, encoder)
-        print(f"loaded {args.scale:,} vectors in {time.perf_counter() - start:.1f} s", flush=True)
-    index = ExactIndex(pks, vectors)
+        load_vector_blocks(((pks[s:s + len(v)], v) for s, v, _ in perturbed_chunks(base, args.scale, args.noise,
+                                                                                       args.seed, mix=args.mix)), encoder)
+        record["load_seconds"] = time.perf_counter() - start
+        print(f"loaded {args.scale:,} vectors in {record['load_seconds']:.1f} s", flush=True)
     queries = rng.choice(pks, size=args.queries, replace=False).tolist()
+    index = truth = None
+    if not args.ef_search:
+        pass  # search by photo only: no recall to compute
+    elif args.scale <= args.hold_max:
+        vectors, _ = perturbed_copies(base, args.scale, args.noise, args.seed, mix=args.mix)
+        index = ExactIndex(pks, vectors)
+    else:
+        start = time.perf_counter()
+        truth = exact_top_blocks(
+            query_vectors(queries), queries,
+            ((pks[s:s + len(v)], v) for s, v, _ in perturbed_chunks(base, args.scale, args.noise, args.seed,
+                                                                    chunk=50_000, mix=args.mix)),
+            lambda block: {"none": None, **{name: categories[block - 1] == name for name in SHARES}}, K)
+        print(f"exact top-{K} of {args.queries} queries x 3 filters in {time.perf_counter() - start:.1f} s "
+              "(numpy, a block at a time)", flush=True)
 
     lines = [
         f"{args.scale:,} products ({len(base):,} real clothing-small Lite0 vectors + perturbed copies, noise "
@@ -244,31 +345,40 @@ def main() -> None:
         "(ms) | recall@12 vs exact | numpy baseline p50 / p95 / p99 (ms) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
-    record = {
-        "benchmark": "search_latency", "scale": args.scale, "base_vectors": len(base), "noise": args.noise,
-        "seed": args.seed, "k": K, "queries": args.queries, "cpus": os.cpu_count(), "machine": platform.machine(),
-        "load_average_start": os.getloadavg()[0], "builds": [],
-    }
+    exact_maxes = [int(x) for x in args.exact_max.split(",") if x] or [None]
     for build in args.hnsw.split(",") if args.ef_search else []:
         m, efc = (int(x) for x in build.split(":"))
-        seconds = float("nan") if args.reuse else build_index(encoder, m, efc)
+        seconds = float("nan") if args.reuse and not args.rebuild else build_index(
+            encoder, m, efc, maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers)
         print(f"HNSW m={m} ef_construction={efc} built in {seconds:.1f} s", flush=True)
-        build_record = {"m": m, "ef_construction": efc, "build_seconds": None if args.reuse else seconds,
+        build_record = {"m": m, "ef_construction": efc, "build_seconds": None if np.isnan(seconds) else seconds,
                         **relation_sizes(encoder), "runs": []}
+        print(f"sizes: {build_record}", flush=True)
         record["builds"].append(build_record)
+        if args.warm:
+            record["warm"] = warm_cache(encoder)
+            print(f"read {record['warm']['bytes'] / 2**30:.1f} GiB into the page cache in "
+                  f"{record['warm']['seconds']:.0f} s", flush=True)
         for ef in (int(x) for x in args.ef_search.split(",")):
-            for name, share, ours, recall, naive in measure_similar(index, categories, queries, ef):
-                build_record["runs"].append({
-                    "ef_search": ef, "filter": name, "share": share, "p50_ms": ours.pct(50), "p95_ms": ours.pct(95),
-                    "p99_ms": ours.pct(99), "recall_at_12": recall, "numpy_p50_ms": naive.pct(50),
-                    "numpy_p95_ms": naive.pct(95),
-                })
-                row = (f"| {m} / {efc} | {seconds:.0f} | {ef} | {name} ({share:.1%}) | {ours.summary()} | "
-                       f"{recall:.3f} | {naive.summary()} |")
-                print(row, flush=True)
-                lines.append(row)
+            for i, exact_max in enumerate(exact_maxes):
+                options = {} if exact_max is None else {"EXACT_SEARCH_MAX_PRODUCTS": exact_max}
+                names = ("none", "ten", "one") if i == 0 else ("ten", "one")
+                for name, share, ours, recall, naive in measure_similar(categories, queries, ef, index=index,
+                                                                        truth=truth, options=options, names=names):
+                    build_record["runs"].append({
+                        "ef_search": ef, "filter": name, "share": share, "exact_max": exact_max,
+                        "p50_ms": ours.pct(50), "p95_ms": ours.pct(95), "p99_ms": ours.pct(99),
+                        "recall_at_12": recall, "numpy_p50_ms": naive.pct(50) if naive else None,
+                        "numpy_p95_ms": naive.pct(95) if naive else None, "load_average": os.getloadavg()[0],
+                    })
+                    label = name if exact_max is None else f"{name}, exact at <= {exact_max:,}"
+                    row = (f"| {m} / {efc} | {seconds:.0f} | {ef} | {label} ({share:.1%}) | {ours.summary()} | "
+                           f"{recall:.3f} | {naive.summary() if naive else 'not timed'} |")
+                    print(row, flush=True)
+                    lines.append(row)
     lines.append("")
     lines.append(f"Load average at the end of the similar_products() runs: {os.getloadavg()[0]:.1f}.")
+    record["load_average_after_similar"] = os.getloadavg()[0]
 
     if args.photos:
         from rest_framework_api_key.models import APIKey  # noqa: PLC0415
@@ -304,6 +414,12 @@ def main() -> None:
     if args.json:
         record["load_average_end"] = os.getloadavg()[0]
         args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def connection_cursor():
+    from django.db import connection  # noqa: PLC0415
+
+    return connection.cursor()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ lives beside them, not in the app); it calls the app's public query service:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,27 +28,63 @@ from visual_search.encoders import Encoder
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding
 
 
-def perturbed_copies(base: np.ndarray, n: int, noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` unit vectors: ``base`` itself, then random rows of it plus noise of length about ``noise``.
+def perturbed_chunks(
+    base: np.ndarray, n: int, noise: float, seed: int = 0, chunk: int = 10_000, mix: float = 0.0
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``perturbed_copies()`` a block at a time: ``(start, vectors, sources)`` for rows ``start`` onwards.
 
-    Returns the vectors and, for each, the row of ``base`` it came from.
+    The same draws in the same order, so the rows are identical to ``perturbed_copies()``'s; at a
+    million 1,280-d rows (5 GB as float32) the caller never has to hold them all.
+
+    With ``mix`` > 0 each copy is first moved from its photo towards a second random one by a share
+    drawn from [0, mix), then perturbed: products between photos instead of only near-copies of
+    them (a copy-only catalogue of a million holds about 293 near-copies of every photo).
     """
     rng = np.random.default_rng(seed)
     sources = np.concatenate([np.arange(min(n, len(base))), rng.integers(len(base), size=max(0, n - len(base)))])
-    out = base[sources].astype(np.float32)
     d = base.shape[1]
-    for start in range(len(base), n, 10_000):
-        stop = min(n, start + 10_000)
-        # Per-dimension sigma noise/sqrt(d): the perturbation's length is about `noise` whatever d is.
-        out[start:stop] += rng.normal(0.0, noise / np.sqrt(d), size=(stop - start, d)).astype(np.float32)
+    head = min(n, len(base))
+    out = base[:head].astype(np.float32)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out, sources
+    yield 0, out, sources[:head]
+    for start in range(len(base), n, chunk):
+        stop = min(n, start + chunk)
+        out = base[sources[start:stop]].astype(np.float32)
+        # Per-dimension sigma noise/sqrt(d): the perturbation's length is about `noise` whatever d is.
+        out += rng.normal(0.0, noise / np.sqrt(d), size=(stop - start, d)).astype(np.float32)
+        if mix > 0:
+            others = base[rng.integers(len(base), size=stop - start)].astype(np.float32)
+            share = rng.uniform(0.0, mix, size=(stop - start, 1)).astype(np.float32)
+            out += share * (others - base[sources[start:stop]])
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        yield start, out, sources[start:stop]
+
+
+def perturbed_copies(
+    base: np.ndarray, n: int, noise: float, seed: int = 0, mix: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit vectors: ``base`` itself, then random rows of it plus noise of length about ``noise``.
+
+    Returns the vectors and, for each, the row of ``base`` it came from (``mix``: see perturbed_chunks).
+    """
+    blocks = list(perturbed_chunks(base, n, noise, seed, mix=mix))
+    return np.concatenate([b for _, b, _ in blocks]), np.concatenate([s for _, _, s in blocks])
 
 
 def load_vectors(
     product_pks: Sequence[Any], vectors: np.ndarray, encoder: Encoder, *, using: str = DEFAULT_DB_ALIAS
 ) -> None:
     """Insert one ready ``main`` row per product with binary COPY (drop the HNSW index first: see build_index)."""
+    load_vector_blocks([(product_pks, vectors)], encoder, using=using)
+
+
+def load_vector_blocks(
+    blocks: Iterable[tuple[Sequence[Any], np.ndarray]], encoder: Encoder, *, using: str = DEFAULT_DB_ALIAS
+) -> int:
+    """``load_vectors()`` for ``(pks, vectors)`` blocks, in one binary COPY; returns the rows written.
+
+    Blocks are consumed one at a time, so a generator keeps memory at one block whatever the total.
+    """
     from pgvector.psycopg import register_vector  # noqa: PLC0415
 
     now = timezone.now()
@@ -61,32 +97,81 @@ def load_vectors(
     connection = connections[using]
     connection.ensure_connection()
     register_vector(connection.connection)
+    rows = 0
     with connection.connection.cursor() as cursor, cursor.copy(
         f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(types)  # vectors travel as float32 bytes, not as text
-        for pk, vector in zip(product_pks, vectors, strict=True):
-            copy.write_row([pk, "main", encoder.id, encoder.version, "", EmbeddingStatus.READY, "", 1, vector,
-                            now, now, now])
+        for product_pks, vectors in blocks:
+            for pk, vector in zip(product_pks, vectors, strict=True):
+                copy.write_row([int(pk), "main", encoder.id, encoder.version, "", EmbeddingStatus.READY, "", 1,
+                                vector, now, now, now])
+            rows += len(vectors)
+    return rows
 
 
-def build_index(encoder: Encoder, m: int, ef_construction: int, *, using: str = DEFAULT_DB_ALIAS) -> float:
-    """(Re)build the encoder's HNSW index with these parameters; return the build time in seconds."""
+def build_index(
+    encoder: Encoder, m: int, ef_construction: int, *, using: str = DEFAULT_DB_ALIAS,
+    maintenance_work_mem: str = "2GB", parallel_workers: int = 2,
+) -> float:
+    """(Re)build the encoder's HNSW index with these parameters; return the build time in seconds.
+
+    The graph must fit in ``maintenance_work_mem`` (about 3.7 KB a row at 1,280-d halfvec and m 32):
+    past it pgvector says so in a NOTICE, printed here, and the build slows down several times.
+    ``parallel_workers`` is ``max_parallel_maintenance_workers`` (pgvector builds in parallel
+    from 0.6; the leader takes part too).
+    """
     from django.conf import settings  # noqa: PLC0415
 
     from visual_search.indexing import vector_index  # noqa: PLC0415
 
     options = {**getattr(settings, "VISUAL_SEARCH", {}), "HNSW_M": m, "HNSW_EF_CONSTRUCTION": ef_construction}
-    with override_settings(VISUAL_SEARCH=options), connections[using].cursor() as cursor:
+    connection = connections[using]
+    with override_settings(VISUAL_SEARCH=options), connection.cursor() as cursor:
         vector_index.drop_hnsw_index(encoder.id, encoder.dimensions, using=using)
-        # The build is many times slower once the graph no longer fits in maintenance_work_mem.
-        cursor.execute("SET maintenance_work_mem = '2GB'")
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, false), "
+                       "set_config('max_parallel_maintenance_workers', %s, false)",
+                       [maintenance_work_mem, str(int(parallel_workers))])
+        handler = lambda diagnostic: print(f"  {diagnostic.severity}: {diagnostic.message_primary}", flush=True)  # noqa: E731
+        connection.connection.add_notice_handler(handler)
         start = time.perf_counter()
-        vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions, using=using)
-        seconds = time.perf_counter() - start
+        try:
+            vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions, using=using)
+        finally:
+            seconds = time.perf_counter() - start
+            connection.connection.remove_notice_handler(handler)
         cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("RESET max_parallel_maintenance_workers")
         cursor.execute(f"ANALYZE {ProductImageEmbedding._meta.db_table}")
     return seconds
+
+
+def exact_top_blocks(
+    queries: np.ndarray, query_pks: Sequence[Any], blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+    masks: Callable[[np.ndarray], dict[str, np.ndarray | None]], k: int,
+) -> dict[str, list[list[Any]]]:
+    """The exact top-``k`` pks per query and per filter, ranking ``(pks, vectors)`` blocks as they come.
+
+    ``ExactIndex.top()`` for catalogues too large to hold: ``masks(pks)`` gives, per filter name,
+    which rows of a block pass (None: all). Each query's own pk is left out, as in ``top()``.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    query_pks = np.asarray(query_pks)
+    best: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for pks, vectors in blocks:
+        pks = np.asarray(pks)
+        scores = queries @ np.ascontiguousarray(vectors, dtype=np.float32).T  # (queries, rows)
+        scores[query_pks[:, None] == pks[None, :]] = -np.inf
+        for name, mask in masks(pks).items():
+            s = scores if mask is None else np.where(mask[None, :], scores, -np.inf)
+            take = min(k, s.shape[1])
+            idx = np.argpartition(-s, take - 1, axis=1)[:, :take]
+            top_s, top_p = np.take_along_axis(s, idx, axis=1), pks[idx]
+            if name in best:
+                top_s, top_p = np.concatenate([best[name][0], top_s], 1), np.concatenate([best[name][1], top_p], 1)
+            order = np.argsort(-top_s, axis=1, kind="stable")[:, :k]
+            best[name] = (np.take_along_axis(top_s, order, 1), np.take_along_axis(top_p, order, 1))
+    return {name: [p[np.isfinite(sc)].tolist() for sc, p in zip(s, ps)] for name, (s, ps) in best.items()}
 
 
 class ExactIndex:

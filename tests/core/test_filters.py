@@ -67,7 +67,7 @@ def test_a_filter_keeping_5_percent_still_returns_k(vector_catalogue, thumbnail_
     query = vectors[150]
     with CaptureQueriesContext(connection) as queries:
         results = search_by_vector(query, k=8, filters={"category__slug": "rare"})
-    walked = any("set_config" in q["sql"] for q in queries.captured_queries)
+    walked = any("hnsw.ef_search" in q["sql"] for q in queries.captured_queries)
     ranked_exactly = any(EXACT in q["sql"] for q in queries.captured_queries)
     assert (walked, ranked_exactly) == {
         "exact scan": (False, True), "hnsw iterative scan": (True, False),
@@ -100,8 +100,25 @@ def test_the_exact_path_ranks_only_the_filtered_products_without_the_index(vecto
         [p.pk for p in products[1:3]], key=lambda pk: -float(vectors[pk - products[0].pk] @ vectors[0])
     )
     sql = [q["sql"] for q in queries.captured_queries]
-    assert not any("set_config" in s for s in sql)  # no index walk was set up
+    assert not any("hnsw.ef_search" in s for s in sql)  # no index walk was set up
     assert any(EXACT in s for s in sql) and not any(WALK in s for s in sql)
+
+
+def test_the_exact_path_looks_the_filtered_products_up_by_pk(vector_catalogue, thumbnail_encoder):
+    """The filter's pks are collected once into an array and looked up by product_id, with sequential
+    scans off: the planner cannot size a filter through a join and would otherwise read every product."""
+    products, vectors = vector_catalogue(60, categories={"rare": 3, "common": 57})
+    build_index(thumbnail_encoder)
+    with CaptureQueriesContext(connection) as queries:
+        results = search_by_vector(vectors[10], k=5, filters={"category__slug": "rare"})
+    assert [r.product.pk for r in results] == sorted(
+        [p.pk for p in products[:3]], key=lambda pk: -float(vectors[pk - products[0].pk] @ vectors[10])
+    )
+    sql = [q["sql"] for q in queries.captured_queries]
+    ranking = [s for s in sql if EXACT in s]
+    assert len(ranking) == 1 and "unnest(ARRAY(SELECT" in ranking[0]
+    assert any("set_config('enable_seqscan', 'off', true)" in s for s in sql)
+    assert search_by_vector(vectors[10], k=5, filters={"category__slug": "none-such"}) == []
 
 
 def test_api_filters(api_client, vector_catalogue):

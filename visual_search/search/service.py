@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
@@ -39,6 +40,14 @@ HNSW_EF_SEARCH_MAX = 1000
 
 #: Most images a single product contributes as queries in ``similar_products``.
 MAX_QUERY_IMAGES = 8
+
+#: Planner settings for an exact ranking, transaction-local. It ranks few products (a selective
+#: filter, or a walk that ran dry), so reading a whole table is never the plan wanted; but the
+#: planner cannot size a filter through a join (a category by slug: it assumes a third of the
+#: products) and, at a million products, read all of them for a 1% category: 50-70 of 106-128 ms
+#: (docs/scaling.md). Without sequential scans it starts from the filter's index (9 ms there). A
+#: filter with no index is still read sequentially: that is then the only plan left.
+EXACT_SCAN_OPTIONS = {"enable_seqscan": "off"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def _nearest(
             if not exact:
                 set_hnsw_options(cursor, limit, filtered=bool(filters), using=using)
             else:
-                set_local_timeouts(cursor)
+                set_local_timeouts(cursor, EXACT_SCAN_OPTIONS)
             rows_seen = 0
             for vector in vectors:
                 rows = list(nearest_images(base, vector, encoder, limit, exact=exact))
@@ -194,7 +203,10 @@ def _candidates(products: QuerySet, filters, exclude_pk, *, exact: bool, using: 
     elif exclude_pk is not None:
         base = base.exclude(product_id=exclude_pk)
     if exact:
-        return base.filter(product__in=products.order_by().values("pk"))
+        # The filtered pks are collected once into an array (an InitPlan), then each is looked up by
+        # product_id (see EXACT_SCAN_OPTIONS for how the array itself is read).
+        sql, params = products.order_by().values("pk").query.sql_with_params()
+        return base.filter(product_id__in=RawSQL(f"SELECT unnest(ARRAY({sql}))", params))
     if filters:
         base = base.filter(**{f"product__{lookup}": value for lookup, value in filters.items()})
     return base
