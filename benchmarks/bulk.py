@@ -167,9 +167,15 @@ LOG_CPU = re.compile(
 
 
 def worker_cpu(log: Path) -> tuple[int, float, float]:
-    """From the worker's log: images embedded, CPU seconds reading+decoding and writing (its own threads)."""
+    """From the worker's log: images embedded, CPU seconds reading+decoding and writing (its own threads).
+
+    Each batch's line is counted once: the demo's ``visual_search`` logger has a console handler of its
+    own and also propagates to Celery's, so the log holds every line twice (counted twice before
+    2026-12-08, which doubled the reader and writer threads' figures).
+    """
     embedded = loading = writing = 0.0
-    for match in LOG_CPU.finditer(log.read_text(errors="replace")):
+    lines = {match[0]: match for match in LOG_CPU.finditer(log.read_text(errors="replace"))}
+    for match in lines.values():
         embedded += int(match[1])
         loading += float(match[2])
         writing += float(match[3])
