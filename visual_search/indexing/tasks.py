@@ -510,8 +510,8 @@ def send_index_builds(*, from_sweep: bool = False) -> bool:
         due = deferred_index.due()
         if from_sweep:
             due = [encoder_id for encoder_id in due if not deferred_index.building_elsewhere(encoder_id)]
-    except DatabaseError:
-        logger.exception("Could not look for deferred HNSW indexes to build; the sweep looks again")
+    except DatabaseError as exc:  # an outage: the sweep says so too, every few seconds
+        logger.warning("Could not look for deferred HNSW indexes to build (%s); the sweep looks again", exc)
         return False
     if not due:
         return False
