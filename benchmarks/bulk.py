@@ -60,11 +60,16 @@ def setup_django(dataset: Path, queue: str) -> dict:
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        # An index build in one backend: parallel workers come and go between two CPU samples.
+        conn.execute(f'ALTER DATABASE "{DATABASE}" SET max_parallel_maintenance_workers = 0')
     db["NAME"] = DATABASE
     settings.MEDIA_ROOT = str(dataset)
     # The app's default encoder (plain EfficientNet-Lite0), not the demo's adapted one; the worker's too.
     settings.VISUAL_SEARCH = {
         **{k: v for k, v in settings.VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False, "TASK_QUEUE": queue,
+        "CALIBRATE_AUTOMATICALLY": False,  # not part of the re-embed (the worker's settings say the same)
+        # --defer-index: the app defers the index itself (deferred_index.py); otherwise it stays live.
+        "BULK_DEFER_INDEX_MIN": 1 if os.environ.get("BENCH_DEFER_INDEX") else None,
     }
     if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # --inference-batch-size: both sides alike
         settings.VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
@@ -167,9 +172,15 @@ LOG_CPU = re.compile(
 
 
 def worker_cpu(log: Path) -> tuple[int, float, float]:
-    """From the worker's log: images embedded, CPU seconds reading+decoding and writing (its own threads)."""
+    """From the worker's log: images embedded, CPU seconds reading+decoding and writing (its own threads).
+
+    Each batch's line is counted once: the demo's ``visual_search`` logger has a console handler of its
+    own and also propagates to Celery's, so the log holds every line twice (counted twice before
+    2026-12-08, which doubled the reader and writer threads' figures).
+    """
     embedded = loading = writing = 0.0
-    for match in LOG_CPU.finditer(log.read_text(errors="replace")):
+    lines = {match[0]: match for match in LOG_CPU.finditer(log.read_text(errors="replace"))}
+    for match in lines.values():
         embedded += int(match[1])
         loading += float(match[2])
         writing += float(match[3])
@@ -351,17 +362,16 @@ def run(dataset: Path, limit: int, without_index: bool = False, defer_index: boo
     setup_django(dataset, queue)
     from visual_search.conf import vs_settings  # noqa: PLC0415
     from visual_search.encoders import get_encoder  # noqa: PLC0415
-    from visual_search.indexing.outbox import request_sync  # noqa: PLC0415
-    from visual_search.indexing.tasks import kick  # noqa: PLC0415
+    from visual_search.indexing.jobs import start_job  # noqa: PLC0415
     from visual_search.models import BulkJob, BulkJobMode, BulkJobState  # noqa: PLC0415
 
     pks = catalogue(dataset, limit)
     from visual_search.indexing import vector_index  # noqa: PLC0415
 
     encoder = get_encoder()
-    if without_index or defer_index:  # the pipeline without the index's insert cost (deferred: built after)
+    if without_index:  # the pipeline without the index's insert cost
         vector_index.drop_hnsw_index(encoder.id, encoder.dimensions)
-    else:
+    else:  # live, or dropped by the job itself as it starts (--defer-index)
         vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
     images = decoded(dataset, limit)
     own_before, own_cpu_before = encoder_rate(images)
@@ -375,26 +385,21 @@ def run(dataset: Path, limit: int, without_index: bool = False, defer_index: boo
             lambda: "Encoder(s) loaded" in log.read_text(errors="replace"), 300, "the worker's model"
         )
         loaded_rss = sampler.peak_child  # the child with its model loaded and traced, before any work
-        job = BulkJob.objects.create(mode=BulkJobMode.FORCE, encoder=get_encoder().id, total=len(pks))
-        request_sync(pks, force=True, job=job)
         sampler.mark()
-        kick(job)
-        elapsed = wait_for(
-            lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job"
-        )
+        started_job = time.perf_counter()
+        # As the admin starts one: the job's rows, (with --defer-index) the index dropped, a drain sent.
+        job, _ = start_job(BulkJobMode.FORCE)
+        if defer_index and not job.index_deferred:
+            raise SystemExit("The job did not defer the index (is the encoder read by searches?)")
+        wait_for(lambda: BulkJob.objects.get(pk=job.pk).state == BulkJobState.FINISHED, 3600, "the job")
         build_seconds = build_cpu = None
-        if defer_index:  # built once after the job, as `visual_search_index` builds it; its CPU is counted
-            from django.db import connection  # noqa: PLC0415
-
-            with connection.cursor() as cursor:
-                # In this backend alone, so all of the build's CPU is measured (parallel workers come and go).
-                cursor.execute("SET max_parallel_maintenance_workers = 0")
-                cursor.execute("SELECT pg_backend_pid()")
-                backend = psutil.Process(cursor.fetchone()[0])
-            started_build, started_cpu = time.perf_counter(), cpu_seconds(backend)
-            vector_index.ensure_hnsw_index(encoder.id, encoder.dimensions)
-            build_seconds, build_cpu = time.perf_counter() - started_build, cpu_seconds(backend) - started_cpu
-            elapsed += build_seconds
+        if defer_index:  # the worker builds the index once the job ends (a task sent then): wait for it too
+            finished_at, (_, pg_at_finish) = time.perf_counter(), sampler.cpu_by_kind()
+            wait_for(lambda: not BulkJob.objects.filter(index_deferred=True).exists()
+                     and vector_index.index_exists(encoder.id, encoder.dimensions), 3600, "the index build")
+            build_seconds = time.perf_counter() - finished_at
+            build_cpu = sampler.cpu_by_kind()[1]["backends"] - pg_at_finish["backends"]
+        elapsed = time.perf_counter() - started_job
         child_cpu, postgres_by_kind = sampler.cpu_by_kind()
         postgres_cpu = sum(postgres_by_kind.values())
         job.refresh_from_db()
@@ -514,8 +519,8 @@ def main() -> None:
     parser.add_argument("--without-index", action="store_true",
                         help="drop the encoder's HNSW index first (a diagnostic: the pipeline without its cost)")
     parser.add_argument("--defer-index", action="store_true",
-                        help="drop the encoder's HNSW index first and build it once after the job, its CPU counted "
-                        "(what a bulk load that builds the index at the end costs)")
+                        help="let the job defer the encoder's HNSW index (BULK_DEFER_INDEX_MIN: dropped as it starts, "
+                        "built by the worker once it ends), the build's CPU and time counted; otherwise it stays live")
     parser.add_argument("--stages", action="store_true",
                         help="also time each step (read, hash, decode, crop and resize, inference) in this process")
     parser.add_argument("--runtime", choices=["tflite", "keras"],
@@ -523,6 +528,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.runtime:  # read by setup_django here and by bulk_settings in the worker
         os.environ["BENCH_ENCODER_RUNTIME"] = args.runtime
+    if args.defer_index:  # read by setup_django here and by bulk_settings in the worker
+        os.environ["BENCH_DEFER_INDEX"] = "1"
     if args.inference_batch_size:  # read by setup_django here and by bulk_settings in the worker
         os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"] = str(args.inference_batch_size)
     result = run(args.dataset, args.limit, args.without_index, args.defer_index)

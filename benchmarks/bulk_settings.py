@@ -9,7 +9,11 @@ MEDIA_ROOT = os.environ["VISUAL_SEARCH_BENCH_MEDIA"]  # the dataset folder itsel
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ["VISUAL_SEARCH_BENCH_QUEUE"]
 # The app's default encoder (plain EfficientNet-Lite0), as in bulk.py's own process.
-VISUAL_SEARCH = {**{k: v for k, v in VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False}  # noqa: F405
+VISUAL_SEARCH = {  # noqa: F405
+    **{k: v for k, v in VISUAL_SEARCH.items() if k != "ENCODER"}, "AUTO_EMBED": False,  # noqa: F405
+    "CALIBRATE_AUTOMATICALLY": False,  # not part of the re-embed
+    "BULK_DEFER_INDEX_MIN": 1 if os.environ.get("BENCH_DEFER_INDEX") else None,  # bulk.py --defer-index
+}
 if os.environ.get("VISUAL_SEARCH_BENCH_INFERENCE_BATCH"):  # bulk.py --inference-batch-size
     VISUAL_SEARCH["INFERENCE_BATCH_SIZE"] = int(os.environ["VISUAL_SEARCH_BENCH_INFERENCE_BATCH"])
 if os.environ.get("BENCH_ENCODER_RUNTIME"):  # bulk.py --runtime

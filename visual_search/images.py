@@ -253,8 +253,14 @@ _budget = _DecodeBudget()
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Return ``image`` upright (EXIF orientation applied) as 8-bit RGB, alpha flattened onto white."""
-    image = ImageOps.exif_transpose(image)
+    """Return ``image`` upright (EXIF orientation applied) as 8-bit RGB, alpha flattened onto white.
+
+    An image that is both already is returned as it is, not copied (``exif_transpose`` would copy it:
+    a worker calls this once as it decodes and again as the encoder prepares the same photo).
+    """
+    image.load()
+    if image.getexif().get(ORIENTATION, 1) not in (1, None):  # the test exif_transpose makes
+        image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode == "RGB":
         return image

@@ -165,6 +165,9 @@ class BulkJob(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The job dropped its encoder's HNSW index as it started, to build it once after it (indexing/deferred_index.py);
+    # cleared once the index is built again.
+    index_deferred = models.BooleanField(_("index built after the job"), default=False)
 
     class Meta:
         verbose_name = _("bulk re-embed job")

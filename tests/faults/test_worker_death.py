@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SLOW = {
     "ENCODER": {"BACKEND": "tests.faults.encoders.SlowEncoder", "OPTIONS": {"seconds": 0.4}},
     "BATCH_SIZE": 4,
+    "BULK_BATCH_SIZE": 4,  # a job's batches stay small too: a job lasts long enough to be interrupted
 }
 
 

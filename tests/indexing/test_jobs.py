@@ -237,3 +237,22 @@ def test_job_drains_go_to_the_bulk_queue_when_one_is_set(states, not_eager, sett
         finally:
             queue.clear()
             queue.close()
+
+
+def test_a_drain_claims_bulk_batches_while_all_its_work_is_a_jobs(states, not_eager, settings, monkeypatch):
+    from visual_search.indexing import outbox  # noqa: PLC0415
+
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "BATCH_SIZE": 2, "BULK_BATCH_SIZE": 3}
+    sizes, claim = [], outbox.claim
+    monkeypatch.setattr(outbox, "claim", lambda limit, **kw: sizes.append(limit) or claim(limit, **kw))
+    job, _ = jobs.start_job("all")  # five products
+
+    drain_owed()
+
+    assert check_numbers(job).state == BulkJobState.FINISHED
+    assert sizes == [2, 3, 3]  # BATCH_SIZE first (saves' work would come first), then the job's batches
+    sizes.clear()
+    outbox.request_sync([states["ready"].pk])  # a save's work: batches go back to BATCH_SIZE
+    outbox.request_sync([states["never"].pk], job=BulkJob.objects.create(encoder=job.encoder, total=1))
+    drain_owed()
+    assert sizes == [2, 2]

@@ -152,6 +152,10 @@ def start_job(mode: str, *, encoder: Encoder | None = None, user: Any = None) ->
         if not total:
             job.state, job.finished_at = BulkJobState.FINISHED, now
         job.save(update_fields=["total", "state", "finished_at", "message", "updated_at"])
+    if total:
+        from visual_search.indexing.deferred_index import defer_for  # noqa: PLC0415
+
+        defer_for(job, encoder)  # before any worker writes a row
     if total or already:
         _kick(job)
     return job, True
@@ -206,6 +210,10 @@ def cancel_job(job: BulkJob) -> bool:
                 message=f"Cancelled with {dropped} product{'s' if dropped != 1 else ''} not re-embedded."
             )
     job.refresh_from_db()
+    if changed and job.index_deferred:  # its encoder's index comes back now, not when it would have finished
+        from visual_search.indexing.tasks import send_index_builds  # noqa: PLC0415
+
+        transaction.on_commit(send_index_builds, robust=True)
     return bool(changed)
 
 

@@ -25,7 +25,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
@@ -39,6 +38,7 @@ from visual_search.encoders import Encoder
 from visual_search.images import InvalidImage, open_image, without_server_paths
 from visual_search.indexing import outbox
 from visual_search.indexing.encoder_switch import get_indexing_encoders
+from visual_search.indexing.upsert import upsert_rows
 from visual_search.models import EmbeddingStatus, EmbeddingWriteMark, ImagelessProduct, ProductImageEmbedding
 from visual_search.timeouts import set_local_timeouts
 
@@ -404,51 +404,6 @@ def write_rows(plan: SyncPlan) -> SyncResult:
                 "Embedding failed for product %s image %s: %s", image.product_pk, image.key, image.error
             )
     return result
-
-
-#: The columns ``upsert_rows`` writes; all but the first four are rewritten when the row exists.
-_UPSERT_KEY = ("product_id", "image_key", "encoder", "created_at")
-_UPSERT_SET = ("encoder_version", "content_hash", "status", "error", "attempts", "embedding", "embedded_at",
-               "updated_at")
-
-
-def vector_text(vector: Any) -> str | None:
-    """pgvector's text form of a vector, exact for single precision (9 significant digits).
-
-    Formatted in one C-level operation: about a third of the CPU of
-    pgvector-python's conversion, which an ORM insert spends per row.
-    """
-    if vector is None:
-        return None
-    values = np.asarray(vector, dtype=np.float32).tolist()
-    return ("[" + ",".join(["%.9g"] * len(values)) + "]") % tuple(values)
-
-
-def upsert_rows(rows: list[ProductImageEmbedding], now) -> None:
-    """Insert ``rows``, or rewrite the existing row of each (product, image, encoder), in one statement.
-
-    Idempotent: a redelivered task rewrites the same rows. One ``INSERT ... ON
-    CONFLICT`` like ``bulk_create(update_conflicts=True)``, without the ORM's
-    per-value conversions (measured: the writer's CPU per image halved).
-    """
-    qn = connection.ops.quote_name
-    product_pk = ProductImageEmbedding._meta.get_field("product").target_field
-    one = "(" + ", ".join(["%s"] * 9 + ["%s::vector", "%s", "%s"]) + ")"
-    params: list[Any] = []
-    for row in rows:
-        params += [
-            product_pk.get_db_prep_value(row.product_id, connection), row.image_key, row.encoder, now,
-            row.encoder_version, row.content_hash, row.status, row.error, row.attempts,
-            vector_text(row.embedding), row.embedded_at, now,
-        ]
-    columns = ", ".join(qn(c) for c in _UPSERT_KEY + _UPSERT_SET)
-    updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in _UPSERT_SET)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(ProductImageEmbedding._meta.db_table)} ({columns}) VALUES "
-            f"{', '.join([one] * len(rows))} ON CONFLICT (product_id, image_key, encoder) DO UPDATE SET {updates}",
-            params,
-        )
 
 
 def _row(image: _Image, encoder: Encoder, vector: Any, now) -> ProductImageEmbedding:

@@ -2,9 +2,10 @@
 
 A bulk job costs about a third less CPU without the index (docs/benchmarks.md): each
 row written to an indexed table is also inserted into the HNSW graph, while one build
-at the end is several times cheaper. So for a first load or a switch to a new encoder:
-``--drop``, run the re-embed, then ``visual_search_index`` builds the index once (and
-the automatic switch, which waits for the index, happens after it).
+at the end is several times cheaper. A large job for a first load or a new encoder
+does this by itself (``BULK_DEFER_INDEX_MIN``, ``indexing/deferred_index.py``); by
+hand: ``--drop``, run the re-embed, then ``visual_search_index`` builds the index once
+(and the automatic switch, which waits for the index, happens after it).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from visual_search.encoders import get_encoder
-from visual_search.indexing.encoder_switch import serving_encoder
+from visual_search.indexing.deferred_index import read_by_searches
 from visual_search.indexing.vector_index import drop_hnsw_index, ensure_hnsw_index, index_exists, index_name
-from visual_search.models import ProductImageEmbedding
 
 
 class Command(BaseCommand):
@@ -60,8 +60,7 @@ class Command(BaseCommand):
             self.stdout.write(f"HNSW index {name} for {encoder.id} already exists.")
 
     def _drop(self, encoder, concurrently: bool) -> None:
-        serving = serving_encoder(record=False)
-        if serving.id == encoder.id and ProductImageEmbedding.objects.for_encoder(encoder).ready().exists():
+        if read_by_searches(encoder):
             raise CommandError(
                 f"Searches answer from {encoder.id}'s vectors: without the index each would scan every row. "
                 "Drop it only for a first load, or for a new encoder before searches switch to it."
