@@ -9,7 +9,7 @@ lives beside them, not in the app); it calls the app's public query service:
 - ``load_vectors()`` bulk loads ready rows with binary COPY, and
   ``build_index()`` builds the HNSW index afterwards, as a deployment would;
 - ``ExactIndex`` is the naive baseline: every vector ranked with numpy;
-- ``time_calls()`` and ``recall_at()`` turn calls into the report's figures.
+- ``time_calls()``, ``recall_at()`` and ``distance_recall_at()`` turn calls into the report's figures.
 """
 
 from __future__ import annotations
@@ -225,4 +225,26 @@ def recall_at(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k:
     shares = [
         len(set(f[:k]) & set(t[:k])) / min(k, len(t)) for f, t in zip(found, truth, strict=True) if len(t)
     ]
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+EPSILON = 1e-3  # ann-benchmarks' absolute slack on the k-th distance
+
+
+def distance_recall_at(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]], k: int,
+                       epsilon: float = EPSILON) -> float:
+    """ann-benchmarks' recall: mean share of the first ``k`` found whose distance is within the exact k-th + ``epsilon``.
+
+    ``found`` and ``truth`` are distances (here cosine distance, 1 - cosine similarity), per query, of
+    what was returned and of the exact top-``k``. Unlike ``recall_at()`` a returned item counts when it
+    is as close as the exact k-th, whichever of several equally close items it is (ties among near
+    copies); ``epsilon`` absorbs the rounding of the half-precision index. Queries with no truth are skipped.
+    """
+    shares = []
+    for f, t in zip(found, truth, strict=True):
+        if not len(t):
+            continue
+        n = min(k, len(t))
+        threshold = float(np.sort(np.asarray(t, dtype=np.float64))[n - 1]) + epsilon
+        shares.append(min(1.0, float(np.sum(np.asarray(f[:k], dtype=np.float64) <= threshold)) / n))
     return float(np.mean(shares)) if shares else float("nan")
