@@ -126,7 +126,7 @@ def measure_similar(categories, queries, ef_search: int, *, index=None, truth=No
     from django.conf import settings  # noqa: PLC0415
     from django.test.utils import override_settings  # noqa: PLC0415
 
-    from benchmarks.vectors import EPSILON, distance_recall_at, recall_at, time_calls  # noqa: PLC0415
+    from benchmarks.vectors import EPSILON, distance_ratio, distance_recall_at, recall_at, time_calls  # noqa: PLC0415
     from visual_search.search.service import similar_products  # noqa: PLC0415
 
     rows = []
@@ -158,7 +158,8 @@ def measure_similar(categories, queries, ef_search: int, *, index=None, truth=No
 
         found_d = [distances(q, r) for q, r in zip(queries, ours.results, strict=True)]
         truth_d = [distances(q, r) for q, r in zip(queries, expected, strict=True)]
-        by_distance = {eps: distance_recall_at(found_d, truth_d, K, eps) for eps in (EPSILON, 0.0)}
+        by_distance = {eps: distance_recall_at(found_d, truth_d, K, eps) for eps in (EPSILON, 0.0, 0.01)}
+        by_distance["ratio"] = distance_ratio(found_d, truth_d, K)
         rows.append((name, share, ours, recall_at(ours.results, expected, K), by_distance, naive))
     return rows
 
@@ -390,6 +391,7 @@ def main() -> None:
                         "p50_ms": ours.pct(50), "p95_ms": ours.pct(95), "p99_ms": ours.pct(99),
                         "recall_at_12": recall, "distance_recall_at_12": by_distance[EPSILON],
                         "distance_recall_epsilon": EPSILON, "distance_recall_at_12_strict": by_distance[0.0],
+                        "distance_recall_at_12_eps_0.01": by_distance[0.01], "distance_ratio": by_distance["ratio"],
                         "numpy_p50_ms": naive.pct(50) if naive else None,
                         "numpy_p95_ms": naive.pct(95) if naive else None, "load_average": os.getloadavg()[0],
                     })

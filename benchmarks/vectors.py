@@ -248,3 +248,17 @@ def distance_recall_at(found: Sequence[Sequence[float]], truth: Sequence[Sequenc
         threshold = float(np.sort(np.asarray(t, dtype=np.float64))[n - 1]) + epsilon
         shares.append(min(1.0, float(np.sum(np.asarray(f[:k], dtype=np.float64) <= threshold)) / n))
     return float(np.mean(shares)) if shares else float("nan")
+
+
+def distance_ratio(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]], k: int) -> float:
+    """ann-benchmarks' "rel": mean over queries of (sum of the found top-``k`` distances) / (the exact ones').
+
+    1.0 when every returned item is as close as the exact answer; queries that returned fewer than
+    the truth holds, or whose exact distances sum to 0, are skipped.
+    """
+    ratios = []
+    for f, t in zip(found, truth, strict=True):
+        n = min(k, len(t))
+        if n and len(f) >= n and float(np.sum(t[:n])) > 0:
+            ratios.append(float(np.sum(np.sort(f[:k])[:n])) / float(np.sum(np.sort(t)[:n])))
+    return float(np.mean(ratios)) if ratios else float("nan")
