@@ -28,18 +28,42 @@ from visual_search.encoders import Encoder
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding
 
 
+STEP = 10_000  # rows drawn at a time: with ``mix`` the draws interleave per step, so it fixes the rows
+
+
 def perturbed_chunks(
-    base: np.ndarray, n: int, noise: float, seed: int = 0, chunk: int = 10_000, mix: float = 0.0
+    base: np.ndarray, n: int, noise: float, seed: int = 0, chunk: int = STEP, mix: float = 0.0
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """``perturbed_copies()`` a block at a time: ``(start, vectors, sources)`` for rows ``start`` onwards.
 
-    The same draws in the same order, so the rows are identical to ``perturbed_copies()``'s; at a
-    million 1,280-d rows (5 GB as float32) the caller never has to hold them all.
+    The same draws in the same order whatever ``chunk`` (drawn ``STEP`` rows at a time, then
+    grouped), so the rows are identical to ``perturbed_copies()``'s; at a million 1,280-d rows
+    (5 GB as float32) the caller never has to hold them all.
 
     With ``mix`` > 0 each copy is first moved from its photo towards a second random one by a share
     drawn from [0, mix), then perturbed: products between photos instead of only near-copies of
     them (a copy-only catalogue of a million holds about 293 near-copies of every photo).
     """
+    if chunk == STEP:
+        yield from _perturbed_steps(base, n, noise, seed, mix)
+        return
+    pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for block in _perturbed_steps(base, n, noise, seed, mix):
+        if block[0] == 0:
+            yield block  # the real vectors themselves, as they are
+            continue
+        pending.append(block)
+        if sum(len(v) for _, v, _ in pending) >= chunk:
+            yield pending[0][0], np.concatenate([v for _, v, _ in pending]), np.concatenate([s for _, _, s in pending])
+            pending = []
+    if pending:
+        yield pending[0][0], np.concatenate([v for _, v, _ in pending]), np.concatenate([s for _, _, s in pending])
+
+
+def _perturbed_steps(base: np.ndarray, n: int, noise: float, seed: int, mix: float
+                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """perturbed_chunks() at ``STEP`` rows a block (after the real vectors): the one order of draws."""
+    chunk = STEP
     rng = np.random.default_rng(seed)
     sources = np.concatenate([np.arange(min(n, len(base))), rng.integers(len(base), size=max(0, n - len(base)))])
     d = base.shape[1]
