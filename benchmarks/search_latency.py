@@ -8,7 +8,9 @@ with the vectors (the hard case for a filtered index walk): 10% "ten", 1% "one",
 the rest "other". For each HNSW build in ``--hnsw`` and each ``--ef-search``:
 
 - ``similar_products()`` for random products, unfiltered, category "ten" and
-  category "one": p50/p95/p99 and recall@12 against the exact answer;
+  category "one": p50/p95/p99 and recall@12 against the exact answer, by id and
+  by distance (ann-benchmarks: a result counts when its cosine distance is within
+  the exact 12th + ``EPSILON``, 0.001), both from the same calls;
 - the numpy baseline (all vectors ranked in memory) on the same queries.
 
 Then, with the last build, search by photo through gunicorn
