@@ -8,7 +8,9 @@ with the vectors (the hard case for a filtered index walk): 10% "ten", 1% "one",
 the rest "other". For each HNSW build in ``--hnsw`` and each ``--ef-search``:
 
 - ``similar_products()`` for random products, unfiltered, category "ten" and
-  category "one": p50/p95/p99 and recall@12 against the exact answer;
+  category "one": p50/p95/p99 and recall@12 against the exact answer, by id and
+  by distance (ann-benchmarks: a result counts when its cosine distance is within
+  the exact 12th + ``EPSILON``, 0.001), both from the same calls;
 - the numpy baseline (all vectors ranked in memory) on the same queries.
 
 Then, with the last build, search by photo through gunicorn
@@ -114,16 +116,19 @@ def relation_sizes(encoder) -> dict:
 
 def measure_similar(categories, queries, ef_search: int, *, index=None, truth=None, options=None,
                     names=("none", "ten", "one")) -> list[tuple]:
-    """Rows (filter, share, ours Timing, recall, numpy Timing or None) for similar_products() at one ef_search.
+    """Rows (filter, share, ours Timing, recall, distance recalls, numpy Timing or None) for
+    similar_products() at one ef_search.
 
     Recall is against ``index`` (the numpy baseline, timed on the same queries) when the catalogue
     fits in memory, else against ``truth`` (filter name to the exact top-k per query, from
-    ``exact_top_blocks``). ``options`` override more VISUAL_SEARCH settings.
+    ``exact_top_blocks``). ``options`` override more VISUAL_SEARCH settings. Both recalls come from
+    the same calls: by id (``recall_at``) and by distance (``distance_recall_at``, a dict epsilon to
+    recall, the cosine distances from the float32 vectors: ``index``'s, else the stored ones).
     """
     from django.conf import settings  # noqa: PLC0415
     from django.test.utils import override_settings  # noqa: PLC0415
 
-    from benchmarks.vectors import recall_at, time_calls  # noqa: PLC0415
+    from benchmarks.vectors import EPSILON, distance_ratio, distance_recall_at, recall_at, time_calls  # noqa: PLC0415
     from visual_search.search.service import similar_products  # noqa: PLC0415
 
     rows = []
@@ -140,7 +145,24 @@ def measure_similar(categories, queries, ef_search: int, *, index=None, truth=No
         else:
             expected = truth[name]
         share = 1.0 if mask is None else float(mask.mean())
-        rows.append((name, share, ours, recall_at(ours.results, expected, K), naive))
+        wanted = sorted({int(p) for p in queries} | {int(p) for r in ours.results for p in r}
+                        | {int(p) for r in expected for p in r})
+        if index is not None:
+            stored = index.vectors[np.asarray(wanted) - 1]
+        else:
+            stored = query_vectors(wanted)
+        row_of = {pk: i for i, pk in enumerate(wanted)}
+
+        def distances(query, pks, stored=stored, row_of=row_of):
+            if not len(pks):
+                return np.zeros(0)
+            return 1.0 - stored[[row_of[int(p)] for p in pks]] @ stored[row_of[int(query)]]
+
+        found_d = [distances(q, r) for q, r in zip(queries, ours.results, strict=True)]
+        truth_d = [distances(q, r) for q, r in zip(queries, expected, strict=True)]
+        by_distance = {eps: distance_recall_at(found_d, truth_d, K, eps) for eps in (EPSILON, 0.0, 0.01)}
+        by_distance["ratio"] = distance_ratio(found_d, truth_d, K)
+        rows.append((name, share, ours, recall_at(ours.results, expected, K), by_distance, naive))
     return rows
 
 
@@ -287,7 +309,7 @@ def main() -> None:
 
     db = setup_django(args.database)
     from benchmarks.vectors import (  # noqa: PLC0415
-        ExactIndex, build_index, exact_top_blocks, load_vector_blocks, perturbed_chunks, perturbed_copies,
+        EPSILON, ExactIndex, build_index, exact_top_blocks, load_vector_blocks, perturbed_chunks, perturbed_copies,
     )
     from visual_search.encoders import load_encoder  # noqa: PLC0415
 
@@ -338,12 +360,13 @@ def main() -> None:
 
     lines = [
         f"{args.scale:,} products ({len(base):,} real clothing-small Lite0 vectors + perturbed copies, noise "
-        f"{args.noise}); k={K}; {args.queries} queries per cell; {platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.noise}, mix {args.mix}); k={K}; recall by id and by cosine distance (a result counts when within "
+        f"the exact {K}th distance + {EPSILON:g}, as ann-benchmarks), from the same calls; {args.queries} queries per cell; {platform.machine()}, {os.cpu_count()} cores, "
         f"load average at start {os.getloadavg()[0]:.1f}.",
         "",
         "| HNSW m / ef_construction | build (s) | ef_search | filter (share) | similar_products() p50 / p95 / p99 "
-        "(ms) | recall@12 vs exact | numpy baseline p50 / p95 / p99 (ms) |",
-        "|---|---:|---:|---|---:|---:|---:|",
+        f"(ms) | recall@12 vs exact, by id | by distance (ε {EPSILON:g}) | numpy baseline p50 / p95 / p99 (ms) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     exact_maxes = [int(x) for x in args.exact_max.split(",") if x] or [None]
     for build in args.hnsw.split(",") if args.ef_search else []:
@@ -363,17 +386,20 @@ def main() -> None:
             for i, exact_max in enumerate(exact_maxes):
                 options = {} if exact_max is None else {"EXACT_SEARCH_MAX_PRODUCTS": exact_max}
                 names = ("none", "ten", "one") if i == 0 else ("ten", "one")
-                for name, share, ours, recall, naive in measure_similar(categories, queries, ef, index=index,
+                for name, share, ours, recall, by_distance, naive in measure_similar(categories, queries, ef, index=index,
                                                                         truth=truth, options=options, names=names):
                     build_record["runs"].append({
                         "ef_search": ef, "filter": name, "share": share, "exact_max": exact_max,
                         "p50_ms": ours.pct(50), "p95_ms": ours.pct(95), "p99_ms": ours.pct(99),
-                        "recall_at_12": recall, "numpy_p50_ms": naive.pct(50) if naive else None,
+                        "recall_at_12": recall, "distance_recall_at_12": by_distance[EPSILON],
+                        "distance_recall_epsilon": EPSILON, "distance_recall_at_12_strict": by_distance[0.0],
+                        "distance_recall_at_12_eps_0.01": by_distance[0.01], "distance_ratio": by_distance["ratio"],
+                        "numpy_p50_ms": naive.pct(50) if naive else None,
                         "numpy_p95_ms": naive.pct(95) if naive else None, "load_average": os.getloadavg()[0],
                     })
                     label = name if exact_max is None else f"{name}, exact at <= {exact_max:,}"
                     row = (f"| {m} / {efc} | {seconds:.0f} | {ef} | {label} ({share:.1%}) | {ours.summary()} | "
-                           f"{recall:.3f} | {naive.summary() if naive else 'not timed'} |")
+                           f"{recall:.3f} | {by_distance[EPSILON]:.3f} | {naive.summary() if naive else 'not timed'} |")
                     print(row, flush=True)
                     lines.append(row)
     lines.append("")

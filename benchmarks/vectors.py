@@ -9,7 +9,7 @@ lives beside them, not in the app); it calls the app's public query service:
 - ``load_vectors()`` bulk loads ready rows with binary COPY, and
   ``build_index()`` builds the HNSW index afterwards, as a deployment would;
 - ``ExactIndex`` is the naive baseline: every vector ranked with numpy;
-- ``time_calls()`` and ``recall_at()`` turn calls into the report's figures.
+- ``time_calls()``, ``recall_at()`` and ``distance_recall_at()`` turn calls into the report's figures.
 """
 
 from __future__ import annotations
@@ -28,18 +28,42 @@ from visual_search.encoders import Encoder
 from visual_search.models import EmbeddingStatus, ProductImageEmbedding
 
 
+STEP = 10_000  # rows drawn at a time: with ``mix`` the draws interleave per step, so it fixes the rows
+
+
 def perturbed_chunks(
-    base: np.ndarray, n: int, noise: float, seed: int = 0, chunk: int = 10_000, mix: float = 0.0
+    base: np.ndarray, n: int, noise: float, seed: int = 0, chunk: int = STEP, mix: float = 0.0
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """``perturbed_copies()`` a block at a time: ``(start, vectors, sources)`` for rows ``start`` onwards.
 
-    The same draws in the same order, so the rows are identical to ``perturbed_copies()``'s; at a
-    million 1,280-d rows (5 GB as float32) the caller never has to hold them all.
+    The same draws in the same order whatever ``chunk`` (drawn ``STEP`` rows at a time, then
+    grouped), so the rows are identical to ``perturbed_copies()``'s; at a million 1,280-d rows
+    (5 GB as float32) the caller never has to hold them all.
 
     With ``mix`` > 0 each copy is first moved from its photo towards a second random one by a share
     drawn from [0, mix), then perturbed: products between photos instead of only near-copies of
     them (a copy-only catalogue of a million holds about 293 near-copies of every photo).
     """
+    if chunk == STEP:
+        yield from _perturbed_steps(base, n, noise, seed, mix)
+        return
+    pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for block in _perturbed_steps(base, n, noise, seed, mix):
+        if block[0] == 0:
+            yield block  # the real vectors themselves, as they are
+            continue
+        pending.append(block)
+        if sum(len(v) for _, v, _ in pending) >= chunk:
+            yield pending[0][0], np.concatenate([v for _, v, _ in pending]), np.concatenate([s for _, _, s in pending])
+            pending = []
+    if pending:
+        yield pending[0][0], np.concatenate([v for _, v, _ in pending]), np.concatenate([s for _, _, s in pending])
+
+
+def _perturbed_steps(base: np.ndarray, n: int, noise: float, seed: int, mix: float
+                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """perturbed_chunks() at ``STEP`` rows a block (after the real vectors): the one order of draws."""
+    chunk = STEP
     rng = np.random.default_rng(seed)
     sources = np.concatenate([np.arange(min(n, len(base))), rng.integers(len(base), size=max(0, n - len(base)))])
     d = base.shape[1]
@@ -226,3 +250,39 @@ def recall_at(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k:
         len(set(f[:k]) & set(t[:k])) / min(k, len(t)) for f, t in zip(found, truth, strict=True) if len(t)
     ]
     return float(np.mean(shares)) if shares else float("nan")
+
+
+EPSILON = 1e-3  # ann-benchmarks' absolute slack on the k-th distance
+
+
+def distance_recall_at(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]], k: int,
+                       epsilon: float = EPSILON) -> float:
+    """ann-benchmarks' recall: mean share of the first ``k`` found whose distance is within the exact k-th + ``epsilon``.
+
+    ``found`` and ``truth`` are distances (here cosine distance, 1 - cosine similarity), per query, of
+    what was returned and of the exact top-``k``. Unlike ``recall_at()`` a returned item counts when it
+    is as close as the exact k-th, whichever of several equally close items it is (ties among near
+    copies); ``epsilon`` absorbs the rounding of the half-precision index. Queries with no truth are skipped.
+    """
+    shares = []
+    for f, t in zip(found, truth, strict=True):
+        if not len(t):
+            continue
+        n = min(k, len(t))
+        threshold = float(np.sort(np.asarray(t, dtype=np.float64))[n - 1]) + epsilon
+        shares.append(min(1.0, float(np.sum(np.asarray(f[:k], dtype=np.float64) <= threshold)) / n))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def distance_ratio(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]], k: int) -> float:
+    """ann-benchmarks' "rel": mean over queries of (sum of the found top-``k`` distances) / (the exact ones').
+
+    1.0 when every returned item is as close as the exact answer; queries that returned fewer than
+    the truth holds, or whose exact distances sum to 0, are skipped.
+    """
+    ratios = []
+    for f, t in zip(found, truth, strict=True):
+        n = min(k, len(t))
+        if n and len(f) >= n and float(np.sum(t[:n])) > 0:
+            ratios.append(float(np.sum(np.sort(f[:k])[:n])) / float(np.sum(np.sort(t)[:n])))
+    return float(np.mean(ratios)) if ratios else float("nan")
