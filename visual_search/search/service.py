@@ -26,7 +26,7 @@ from django.db.models.expressions import RawSQL
 from visual_search.adapters import get_adapter
 from visual_search.conf import vs_settings
 from visual_search.encoders import Encoder
-from visual_search.encoders.imagenet import ImageLabel
+from visual_search.encoders.imagenet import ImageLabel, class_names
 from visual_search.images import difference_hash, open_image
 from visual_search.indexing.encoder_switch import get_search_encoder
 from visual_search.indexing.vector_index import annotate_distance, typed_embedding
@@ -347,7 +347,7 @@ def embed_query(image, *, trace: dict | None = None) -> QueryEmbedding:
                       photo=kept or "", photo_hash=difference_hash(image), content=content)
         if features is not None:
             # Not computed here: a matrix product the caller runs only if it wants the name.
-            trace["describe_photo"] = functools.partial(_top_label, encoder, features)
+            trace["describe_photo"] = functools.partial(_top_label, encoder, features, probabilities)
     return QueryEmbedding(vector, content)
 
 
@@ -359,8 +359,11 @@ def _embed_one(encoder: Encoder, image) -> tuple[np.ndarray, np.ndarray | None]:
     return encoder.embed([image])[0], None
 
 
-def _top_label(encoder: Encoder, features: np.ndarray) -> ImageLabel | None:
-    """The most probable ImageNet class of the one photo whose ``features`` these are."""
+def _top_label(encoder: Encoder, features: np.ndarray, probabilities: np.ndarray | None) -> ImageLabel | None:
+    """The most probable ImageNet class of the one photo whose ``features`` (and ``probabilities``) these are."""
+    if probabilities is not None:  # the content check's, already computed: no second matrix product
+        best = int(probabilities[0].argmax())
+        return ImageLabel(class_names()[best], float(probabilities[0][best]), best)
     [labels] = encoder.describe(features, top=1)
     return labels[0] if labels else None
 
