@@ -253,6 +253,10 @@ def shift_prior(calibrator: Calibrator, cap: float) -> tuple[Calibrator, float]:
     return Calibrator.from_knots(xs[order], np.maximum.accumulate(ys[order]), encoder=calibrator.encoder), factor
 
 
+#: Catalogue photos whose classes make the content check's profile (decoded for the views anyway).
+CONTENT_PROFILE_IMAGES = 500
+
+
 def fit_content_check(catalogue: np.ndarray | None, views: np.ndarray | None, miss_rate: float | None,
                       ) -> dict[str, Any]:
     """The content check, from ImageNet class probabilities of catalogue photos and of phone-like views.
@@ -467,9 +471,11 @@ def calibrate(encoder=None, *, views: int | None = None, max_images: int | None 
             view_sources = np.asarray(rows)[picked]
             if seen:
                 view_probabilities = np.concatenate(seen)
-                say(f"Classifying {len(images)} catalogue images for the content check...")
+                # The profile is a mean over the catalogue: a sample of its photos settles it.
+                profiled = images[::-(-len(images) // CONTENT_PROFILE_IMAGES)]  # spread over all of them
+                say(f"Classifying {len(profiled)} catalogue images for the content check...")
                 catalogue_probabilities = np.concatenate(
-                    [encoder.embed_with_content(images[i:i + 32])[1] for i in range(0, len(images), 32)])
+                    [encoder.embed_with_content(profiled[i:i + 32])[1] for i in range(0, len(profiled), 32)])
     fit = fit_calibration(vectors, products, categories, view_vectors=view_vectors, view_sources=view_sources,
                           not_sold_share=float(vs_settings.CALIBRATION_NOT_SOLD_SHARE),
                           miss_rate=_optional_float(vs_settings.CALIBRATION_MISS_RATE),
