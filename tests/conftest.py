@@ -86,6 +86,22 @@ def running_celery_worker(settings_module: str, celery_app: str, app, log_dir: P
         stop_process(process)
 
 
+@pytest.fixture
+def quiet_saves(settings):
+    """Saves record no work owed, so only what a test starts is owed."""
+    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
+
+
+@pytest.fixture
+def not_eager():
+    """``kick`` publishes to the real broker; nothing drains until the test (or the command) drains it."""
+    from config.celery import app  # noqa: PLC0415
+
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real ``celery worker`` for the demo project's settings."""

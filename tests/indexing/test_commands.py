@@ -26,20 +26,6 @@ def statuses() -> list[str]:
     return sorted(ProductImageEmbedding.objects.values_list("status", flat=True))
 
 
-@pytest.fixture
-def quiet_saves(settings):
-    """Saves record no work owed: only what the command starts is owed."""
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
-
-
-@pytest.fixture
-def not_eager():
-    """kick() publishes to the real broker; nothing drains unless the command does it (--sync)."""
-    from config.celery import app  # noqa: PLC0415
-
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
 
 
 @pytest.mark.django_db

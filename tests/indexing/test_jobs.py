@@ -27,20 +27,6 @@ def rows(product):
     return ProductImageEmbedding.objects.filter(product_id=product.pk)
 
 
-@pytest.fixture
-def quiet_saves(settings):
-    """Saves record no work owed, so only what a test starts is owed."""
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
-
-
-@pytest.fixture
-def not_eager():
-    """``kick`` publishes to the real broker; nothing drains until the test calls ``drain_owed``."""
-    from config.celery import app  # noqa: PLC0415
-
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
 
 
 @pytest.fixture

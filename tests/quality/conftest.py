@@ -69,11 +69,6 @@ def make_product(db):
     return make
 
 
-@pytest.fixture
-def quiet_saves(settings):
-    """Saves record no work owed, so only what a test starts is owed."""
-    settings.VISUAL_SEARCH = {**settings.VISUAL_SEARCH, "AUTO_EMBED": False}
-
 
 @pytest.fixture(autouse=True)
 def fresh_calibration_cache():

@@ -152,14 +152,6 @@ def catalogue(settings, make_product):
     return [make_product(name) for name in ("chelsea", "coffee", "rocket")] + [make_product(None)]
 
 
-@pytest.fixture
-def not_eager():
-    from config.celery import app  # noqa: PLC0415
-
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
-
 
 @pytest.fixture
 def runner(client):
